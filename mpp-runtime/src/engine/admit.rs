@@ -1,0 +1,497 @@
+//! One request through the gate.
+//!
+//! 1. Preconditions (before anything is minted or settled).
+//! 2. No credential: 402 with fresh challenges.
+//! 3. A session token: spend one credit atomically, scope-checked.
+//! 4. A credential: parse, HMAC binding, route pinning, expiry, replay check,
+//!    per-challenge settlement lock, settlement by the rail, burn, session.
+//!
+//! Every refusal carries fresh challenges and `Cache-Control: no-store`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::route::RouteInner;
+use super::verify::{Expected, ExpectedOpaque, is_issued_here, truncate_id, verify_echo};
+use super::{Admission, GateInner, Grant, Route};
+use crate::events::Event;
+use crate::precondition::Check;
+use crate::rail::{SettleRequest, Settlement};
+use crate::request::RequestView;
+use crate::response::Response;
+use crate::store::{LockToken, SessionRecord, SpendOutcome, StoreError};
+use crate::wire::{
+    Authorization, Challenge, Credential, Problem, ProblemType, Receipt, SessionInfo, SessionToken,
+    Timestamp, headers,
+};
+
+/// How long a used challenge id is remembered past the challenge's expiry
+/// (covers clock differences between processes sharing a store).
+const BURN_MARGIN: Duration = Duration::from_secs(300);
+
+pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: RequestView) -> Admission {
+    let request = if route.0.checks.is_empty() {
+        request
+    } else {
+        let shared = Arc::new(request);
+        if let Some(rejection) = run_checks(gate, route, &shared).await {
+            return Admission::Denied(rejection);
+        }
+        // The checks hold no clones once they have returned.
+        Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone())
+    };
+
+    let header = gate.config.credential_header();
+    let authorization = Authorization::from_values(request.header_values(header));
+    drop(request);
+    match authorization {
+        None => Admission::Denied(payment_required(gate, route)),
+        Some(Err(e)) => {
+            let problem = Problem::new(
+                ProblemType::MalformedCredential,
+                format!("Credential is malformed: {e}."),
+            );
+            Admission::Denied(refuse(gate, &route.0, problem, None))
+        }
+        Some(Ok(Authorization::Session(token))) => spend(gate, route, token).await,
+        Some(Ok(Authorization::Credential(credential))) => pay(gate, route, credential).await,
+    }
+}
+
+async fn run_checks(gate: &GateInner, route: &Route, request: &Arc<RequestView>) -> Option<Response> {
+    for (name, check) in &route.0.checks {
+        let ctx = Check {
+            request: request.clone(),
+            route: route.clone(),
+            state: gate.state.clone(),
+        };
+        if let Some(rejection) = check.check(ctx).await {
+            tracing::debug!(route = %route.0.id, precondition = %name, "precondition rejected the request");
+            return Some(rejection.into_response());
+        }
+    }
+    None
+}
+
+/// The 402 for a request without a credential.
+pub(super) fn payment_required(gate: &GateInner, route: &Route) -> Response {
+    let detail = match &route.0.price.description {
+        Some(d) => Cow::Owned(format!("Payment is required ({d}).")),
+        None => Cow::Borrowed("Payment is required."),
+    };
+    challenge_response(gate, &route.0, ProblemType::PaymentRequired, &detail)
+}
+
+/// A problem response for a refused credential, with fresh challenges.
+fn refuse(gate: &GateInner, route: &RouteInner, problem: Problem, echo: Option<&Challenge>) -> Response {
+    gate.emit(&Event::PaymentFailed {
+        route: &route.id,
+        method: echo.map(|c| c.method.as_str()),
+        challenge_id: echo.map(|c| truncate_id(&c.id)),
+        problem: problem.kind,
+        detail: &problem.detail,
+    });
+    tracing::debug!(route = %route.id, problem = %problem.kind, detail = %problem.detail, "payment refused");
+    challenge_response(gate, route, problem.kind, &problem.detail)
+}
+
+/// Mints one fresh challenge per offered method and wraps them with a
+/// problem body.
+fn challenge_response(gate: &GateInner, route: &RouteInner, kind: ProblemType, detail: &str) -> Response {
+    let expires = gate.clock.now().add(gate.config.challenge_ttl).to_rfc3339_bytes();
+    let expires = std::str::from_utf8(&expires).unwrap_or_default();
+    // One nonce per response makes every challenge id unique, even for
+    // requests in the same second.
+    let mut opaque_json = String::with_capacity(
+        route.opaque_prefix.len() + crate::random::NonceSource::LEN + route.opaque_suffix.len(),
+    );
+    opaque_json.push_str(&route.opaque_prefix);
+    gate.nonces.push_next(&mut opaque_json);
+    opaque_json.push_str(&route.opaque_suffix);
+    let opaque = crate::wire::base64url::encode(opaque_json);
+    let mut headers_out: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(route.offers.len() + 2);
+    let mut primary_id = String::new();
+    for offer in &route.offers {
+        let mut value = String::with_capacity(
+            16 + 43 + offer.header_middle.len() + expires.len() + offer.header_tail.len() + opaque.len(),
+        );
+        value.push_str("Payment id=\"");
+        let id_start = value.len();
+        offer
+            .mac
+            .challenge_id(&[expires, &offer.mac_middle, &opaque], &mut value);
+        let id = &value[id_start..];
+        if primary_id.is_empty() {
+            primary_id.push_str(id);
+        }
+        gate.emit(&Event::ChallengeIssued {
+            route: &route.id,
+            method: &offer.method,
+            challenge_id: id,
+            problem: kind,
+        });
+        value.push_str(&offer.header_middle);
+        value.push_str(expires);
+        value.push_str(&offer.header_tail);
+        value.push_str(&opaque);
+        value.push('"');
+        headers_out.push((Cow::Borrowed(headers::WWW_AUTHENTICATE), value));
+    }
+    headers_out.push((Cow::Borrowed(headers::CACHE_CONTROL), "no-store".to_owned()));
+    headers_out.push((Cow::Borrowed(headers::CONTENT_TYPE), headers::PROBLEM_JSON.to_owned()));
+    let problem = Problem {
+        kind,
+        detail: detail.to_owned(),
+        challenge_id: Some(primary_id),
+    };
+    Response {
+        status: kind.status(),
+        headers: headers_out,
+        body: problem.to_json_string().into_bytes(),
+    }
+}
+
+fn unavailable(gate: &GateInner, route: &RouteInner, error: &StoreError, echo: Option<&Challenge>) -> Response {
+    tracing::error!(route = %route.id, %error, "payment store unavailable; refusing access");
+    refuse(
+        gate,
+        route,
+        Problem::new(
+            ProblemType::ServiceUnavailable,
+            "The payment service is temporarily unavailable; nothing was charged by this request. Retry shortly.",
+        ),
+        echo,
+    )
+}
+
+async fn spend(gate: &GateInner, route: &Route, token: SessionToken) -> Admission {
+    let now = gate.clock.now();
+    let outcome = match gate.store.spend_session(&token.id, route.scope(), now).await {
+        Ok(outcome) => outcome,
+        Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
+    };
+    let (kind, detail) = match outcome {
+        SpendOutcome::Spent(record) => {
+            let info = session_info(&record);
+            gate.emit(&Event::SessionSpent {
+                route: &route.0.id,
+                session: &info,
+            });
+            return Admission::Granted(Box::new(Grant::new(record.receipt, None, Some(info))));
+        }
+        SpendOutcome::Exhausted => (
+            ProblemType::SessionExhausted,
+            "This session has no credits left; pay again to continue.",
+        ),
+        SpendOutcome::Expired => (
+            ProblemType::SessionExpired,
+            "This session has expired; pay again to continue.",
+        ),
+        SpendOutcome::NotFound => (
+            ProblemType::SessionInvalid,
+            "Unknown session; pay again to continue.",
+        ),
+        SpendOutcome::ScopeMismatch => (
+            ProblemType::SessionInvalid,
+            "This session was bought for another scope; pay for this one.",
+        ),
+    };
+    Admission::Denied(refuse(gate, &route.0, Problem::new(kind, detail), None))
+}
+
+fn session_info(record: &SessionRecord) -> SessionInfo {
+    SessionInfo {
+        id: record.id.clone(),
+        remaining: record.remaining,
+        scope: record.scope.clone(),
+        expires_at: record.expires_at,
+    }
+}
+
+/// Steps 2–3 of verification against this route.
+fn check_credential(gate: &GateInner, route: &RouteInner, echo: &Challenge) -> Result<usize, Problem> {
+    let config = &gate.config;
+    match route.offers.iter().position(|o| o.method == echo.method) {
+        Some(index) => {
+            let offer = &route.offers[index];
+            let expected = Expected {
+                realm: &config.realm,
+                method: &offer.method,
+                intent: &offer.intent,
+                request: &offer.request,
+                opaque: ExpectedOpaque::Nonced {
+                    prefix: &route.opaque_prefix,
+                    suffix: &route.opaque_suffix,
+                },
+                header: config.credential_header.as_deref(),
+            };
+            verify_echo(&config.key, &expected, echo, gate.clock.now()).map(|()| index)
+        }
+        None if !is_issued_here(&config.key, echo) => Err(Problem::new(
+            ProblemType::InvalidChallenge,
+            format!(
+                "Challenge \"{}\" is invalid: challenge was not issued by this server.",
+                truncate_id(&echo.id)
+            ),
+        )),
+        None if !gate.rails.contains_key(&echo.method) => Err(Problem::new(
+            ProblemType::MethodUnsupported,
+            format!("Payment method \"{}\" is not supported.", echo.method),
+        )),
+        None => Err(Problem::new(
+            ProblemType::InvalidChallenge,
+            format!(
+                "Challenge \"{}\" is invalid: method \"{}\" is not offered on this route.",
+                truncate_id(&echo.id),
+                echo.method
+            ),
+        )),
+    }
+}
+
+fn used_key(id: &str) -> String {
+    format!("mpp:used:{id}")
+}
+
+fn lock_key(id: &str) -> String {
+    format!("mpp:lock:{id}")
+}
+
+fn replayed(echo: &Challenge) -> Problem {
+    Problem::new(
+        ProblemType::InvalidChallenge,
+        format!(
+            "Challenge \"{}\" is invalid: challenge has already been used.",
+            truncate_id(&echo.id)
+        ),
+    )
+}
+
+async fn pay(gate: &Arc<GateInner>, route: &Route, credential: Credential) -> Admission {
+    let echo = &credential.challenge;
+    let offer_index = match check_credential(gate, &route.0, echo) {
+        Ok(index) => index,
+        Err(problem) => return Admission::Denied(refuse(gate, &route.0, problem, Some(echo))),
+    };
+    let id = echo.id.clone();
+    match gate.store.is_claimed(&used_key(&id)).await {
+        Ok(false) => {}
+        Ok(true) => return Admission::Denied(refuse(gate, &route.0, replayed(echo), Some(echo))),
+        Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, Some(echo))),
+    }
+    let lock = lock_key(&id);
+    let token = match gate.store.lock(&lock, gate.lock_ttl()).await {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            let problem = Problem::new(
+                ProblemType::InvalidChallenge,
+                format!(
+                    "Challenge \"{}\" is invalid: a payment for this challenge is already being settled.",
+                    truncate_id(&id)
+                ),
+            );
+            return Admission::Denied(refuse(gate, &route.0, problem, Some(echo)));
+        }
+        Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, Some(echo))),
+    };
+
+    // Settlement runs in its own task so that a client hanging up mid-way
+    // cannot leave a payment taken but unrecorded: the burn, the session and
+    // the unlock always happen.
+    let task = settle_locked(gate.clone(), route.clone(), offer_index, credential, token);
+    let outcome = match tokio::runtime::Handle::try_current() {
+        Ok(handle) => match handle.spawn(task).await {
+            Ok(outcome) => outcome,
+            Err(join_error) => {
+                tracing::error!(route = %route.0.id, %join_error, "settlement task failed");
+                if let Err(e) = gate.store.unlock(&lock, token).await {
+                    tracing::error!(%e, "could not release a settlement lock; it expires on its own");
+                }
+                Err((
+                    Problem::new(
+                        ProblemType::InternalPaymentError,
+                        "An internal payment error occurred.",
+                    ),
+                    None,
+                ))
+            }
+        },
+        Err(_) => task.await,
+    };
+    match outcome {
+        Ok(grant) => Admission::Granted(Box::new(grant)),
+        Err((problem, echo)) => Admission::Denied(refuse(gate, &route.0, problem, echo.as_ref())),
+    }
+}
+
+type SettleOutcome = Result<Grant, (Problem, Option<Challenge>)>;
+
+async fn settle_locked(
+    gate: Arc<GateInner>,
+    route: Route,
+    offer_index: usize,
+    credential: Credential,
+    token: LockToken,
+) -> SettleOutcome {
+    let lock = lock_key(&credential.challenge.id);
+    let outcome = settle(&gate, &route, offer_index, credential).await;
+    if let Err(e) = gate.store.unlock(&lock, token).await {
+        tracing::error!(route = %route.0.id, %e, "could not release a settlement lock; it expires on its own");
+    }
+    outcome
+}
+
+async fn settle(gate: &GateInner, route: &Route, offer_index: usize, credential: Credential) -> SettleOutcome {
+    let inner = &route.0;
+    let offer = &inner.offers[offer_index];
+    let id = credential.challenge.id.clone();
+    let used = used_key(&id);
+    let fail = |problem: Problem, credential: &Credential| Err((problem, Some(credential.challenge.clone())));
+
+    // Re-check under the lock: another request may have settled it between
+    // the first check and taking the lock.
+    match gate.store.is_claimed(&used).await {
+        Ok(false) => {}
+        Ok(true) => return fail(replayed(&credential.challenge), &credential),
+        Err(e) => {
+            tracing::error!(route = %inner.id, %e, "payment store unavailable during settlement");
+            return fail(
+                Problem::new(
+                    ProblemType::ServiceUnavailable,
+                    "The payment service is temporarily unavailable; nothing was charged by this request. Retry shortly.",
+                ),
+                &credential,
+            );
+        }
+    }
+
+    let request = SettleRequest {
+        challenge: credential.challenge.clone(),
+        payload: credential.payload.clone(),
+        source: credential.source.clone(),
+        request: offer.request.clone(),
+        price: inner.price.clone(),
+        route: inner.id.clone(),
+        idempotency_key: id.clone(),
+    };
+    let timeout = gate.config.settlement_timeout;
+    let settlement = match tokio::time::timeout(timeout, offer.rail.settle(request)).await {
+        Ok(Ok(settlement)) => settlement,
+        Ok(Err(e)) => {
+            let kind = e.kind.problem();
+            if kind == ProblemType::InternalPaymentError {
+                tracing::error!(route = %inner.id, method = %offer.method, detail = %e.detail, "settlement failed inside the payment provider");
+            }
+            return fail(Problem::new(kind, e.detail), &credential);
+        }
+        Err(_) => {
+            tracing::error!(route = %inner.id, method = %offer.method, ?timeout, "settlement timed out");
+            return fail(
+                Problem::new(
+                    ProblemType::InternalPaymentError,
+                    "The payment provider did not answer in time; the challenge was not used, retry the same credential.",
+                ),
+                &credential,
+            );
+        }
+    };
+    if let Some(reason) = settlement_mismatch(&offer.request, &settlement) {
+        tracing::error!(route = %inner.id, method = %offer.method, reference = %settlement.reference, reason, "rail reported a settlement that does not match the challenge");
+        return fail(
+            Problem::new(
+                ProblemType::VerificationFailed,
+                format!("Payment verification failed: {reason}."),
+            ),
+            &credential,
+        );
+    }
+
+    let now = gate.clock.now();
+    let expires_at = credential
+        .challenge
+        .expires_at()
+        .unwrap_or_else(|| now.add(gate.config.challenge_ttl));
+    if let Err(e) = gate.store.claim(&used, now.until(expires_at) + BURN_MARGIN).await {
+        // The payment went through: serve it. The rail's idempotency key (the
+        // challenge id) still stops a second charge for this challenge.
+        tracing::error!(route = %inner.id, %e, "could not record a used challenge after settlement");
+    }
+
+    let receipt = Receipt {
+        method: offer.method.clone(),
+        reference: settlement.reference.clone(),
+        external_id: settlement.external_id.clone(),
+        timestamp: now.to_rfc3339(),
+        extensions: settlement.receipt_fields.clone(),
+    };
+    let session = if inner.price.grants > 1 {
+        create_session(gate, inner, &receipt, now).await
+    } else {
+        None
+    };
+    gate.emit(&Event::PaymentSettled {
+        route: &inner.id,
+        challenge_id: &id,
+        settlement: &settlement,
+        receipt: &receipt,
+    });
+    if let Some(info) = &session {
+        gate.emit(&Event::SessionSpent {
+            route: &inner.id,
+            session: info,
+        });
+    }
+    Ok(Grant::new(receipt, Some(credential), session))
+}
+
+/// Why a settlement does not match the request it settles, if it does not.
+fn settlement_mismatch(request: &crate::wire::PaymentRequest, settlement: &Settlement) -> Option<String> {
+    if let Some(amount) = request.str_field("amount") {
+        if settlement.amount != amount {
+            return Some(format!(
+                "settled amount {} differs from the requested {amount}",
+                settlement.amount
+            ));
+        }
+    }
+    if let Some(currency) = request.str_field("currency") {
+        if !settlement.currency.eq_ignore_ascii_case(currency) {
+            return Some(format!(
+                "settled currency {} differs from the requested {currency}",
+                settlement.currency
+            ));
+        }
+    }
+    None
+}
+
+/// Creates the metered session bought by a payment, with its first credit
+/// already spent. A store failure here is logged and the paid request is
+/// still served (without a session header).
+async fn create_session(gate: &GateInner, route: &RouteInner, receipt: &Receipt, now: Timestamp) -> Option<SessionInfo> {
+    let id = match crate::random::session_id() {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(route = %route.id, %e, "could not create a session id; serving the paid request without a session");
+            return None;
+        }
+    };
+    let record = SessionRecord {
+        id,
+        scope: route.price.scope.clone(),
+        route: route.id.clone(),
+        grants: route.price.grants,
+        remaining: route.price.grants - 1,
+        expires_at: now.add(gate.config.session_ttl),
+        receipt: receipt.clone(),
+    };
+    let info = session_info(&record);
+    match gate.store.create_session(record, now).await {
+        Ok(()) => Some(info),
+        Err(e) => {
+            tracing::error!(route = %route.id, %e, "could not store a paid session; serving the paid request without it");
+            None
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The payment gate: everything between an incoming request and either the
+//! handler (with a receipt) or a problem response (with a fresh challenge).
+
+mod admit;
+mod route;
+pub mod verify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use route::Route;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::events::{Event, Hook};
+use crate::precondition::{Precondition, Registry};
+use crate::rail::Rail;
+use crate::request::RequestView;
+use crate::response::Response;
+use crate::spec::RouteSpec;
+use crate::state::State;
+use crate::store::{MemoryStore, Store};
+use crate::suggest;
+use crate::wire::{Credential, Receipt, SessionInfo, headers};
+
+/// The outcome of [`Gate::admit`].
+#[derive(Debug)]
+pub enum Admission {
+    /// Paid (or a session credit spent): run the handler, then add
+    /// [`Grant::headers`] to its response.
+    Granted(Box<Grant>),
+    /// Send this response instead of running the handler: a 402 with fresh
+    /// challenges, another payment problem, or a precondition's rejection.
+    Denied(Response),
+}
+
+/// Access granted by a payment or a session credit.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub(crate) receipt: Receipt,
+    pub(crate) receipt_header: String,
+    pub(crate) credential: Option<Credential>,
+    pub(crate) session: Option<SessionInfo>,
+    pub(crate) session_header: Option<String>,
+}
+
+impl Grant {
+    pub(crate) fn new(receipt: Receipt, credential: Option<Credential>, session: Option<SessionInfo>) -> Self {
+        Self {
+            receipt_header: receipt.to_header(),
+            session_header: session.as_ref().map(SessionInfo::to_header),
+            receipt,
+            credential,
+            session,
+        }
+    }
+
+    /// The receipt of the payment (for a session credit, the payment that
+    /// bought the session).
+    pub fn receipt(&self) -> &Receipt {
+        &self.receipt
+    }
+
+    /// The credential, when this request carried the payment itself.
+    pub fn credential(&self) -> Option<&Credential> {
+        self.credential.as_ref()
+    }
+
+    /// The metered session after this request, on metered routes.
+    pub fn session(&self) -> Option<&SessionInfo> {
+        self.session.as_ref()
+    }
+
+    /// The headers to add to the handler's response: `Payment-Receipt`, and
+    /// `Payment-Session` on metered routes. Also set `Cache-Control` with
+    /// [`private_cache_control`](crate::response::private_cache_control).
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        std::iter::once((headers::PAYMENT_RECEIPT, self.receipt_header.as_str())).chain(
+            self.session_header
+                .as_deref()
+                .map(|h| (headers::PAYMENT_SESSION, h)),
+        )
+    }
+
+    /// The receipt, credential and session, by value.
+    pub fn into_parts(self) -> (Receipt, Option<Credential>, Option<SessionInfo>) {
+        (self.receipt, self.credential, self.session)
+    }
+}
+
+pub(crate) struct GateInner {
+    pub(crate) config: Config,
+    pub(crate) rails: BTreeMap<String, Arc<dyn Rail>>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) preconditions: Registry,
+    pub(crate) hooks: Vec<Hook>,
+    pub(crate) state: Arc<State>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) nonces: crate::random::NonceSource,
+    routes: RwLock<HashMap<String, Route>>,
+}
+
+impl GateInner {
+    pub(crate) fn rail(&self, context: &str, method: &str) -> Result<Arc<dyn Rail>, ConfigError> {
+        self.rails.get(method).cloned().ok_or_else(|| ConfigError::UnknownMethod {
+            context: context.to_owned(),
+            method: method.to_owned(),
+            known: self.known_methods(),
+            suggestion: suggest::closest(method, self.rails.keys().map(String::as_str))
+                .map(str::to_owned),
+        })
+    }
+
+    fn known_methods(&self) -> String {
+        if self.rails.is_empty() {
+            "none".to_owned()
+        } else {
+            self.rails.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    }
+
+    pub(crate) fn emit(&self, event: &Event<'_>) {
+        if !self.hooks.is_empty() {
+            crate::events::emit(&self.hooks, event);
+        }
+    }
+
+    /// How long a settlement lock is held at most.
+    pub(crate) fn lock_ttl(&self) -> Duration {
+        self.config.settlement_timeout + Duration::from_secs(30)
+    }
+}
+
+/// The payment gate: one per application, shared by every gated route.
+/// Cheap to clone.
+///
+/// ```
+/// # use mpp_runtime::*;
+/// # use serde_json::{Map, Value};
+/// # struct Card;
+/// # impl Rail for Card {
+/// #     fn method(&self) -> &str { "card" }
+/// #     fn challenge_request(&self, p: &Price) -> Result<Map<String, Value>, RailError> {
+/// #         let mut m = Map::new();
+/// #         m.insert("amount".into(), p.amount.minor_units().to_string().into());
+/// #         Ok(m)
+/// #     }
+/// #     fn settle(&self, _: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
+/// #         Box::pin(async { Err(SettleError::verification_failed("declined")) })
+/// #     }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let config = Config::builder()
+///     .secret("a-secret-of-at-least-thirty-two-bytes!")
+///     .realm("api.example.com")
+///     .build()?;
+/// let gate = Gate::builder(config).rail(Card).build()?;
+/// let route = gate.route(&RouteSpec::new("GET", "/report", PaymentSpec::new().amount("5.00")))?;
+///
+/// match gate.admit(&route, RequestView::new("GET", "/report")).await {
+///     Admission::Denied(response) => {
+///         assert_eq!(response.status, 402);
+///         assert!(response.header("www-authenticate").unwrap().starts_with("Payment id="));
+///     }
+///     Admission::Granted(_) => unreachable!("no credential was sent"),
+/// }
+/// # Ok::<(), ConfigError>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Gate(pub(crate) Arc<GateInner>);
+
+impl fmt::Debug for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gate")
+            .field("config", &self.0.config)
+            .field("methods", &self.0.rails.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Gate {
+    /// Starts building a gate.
+    pub fn builder(config: Config) -> GateBuilder {
+        GateBuilder {
+            config,
+            rails: Vec::new(),
+            store: None,
+            registry: Registry::default(),
+            hooks: Vec::new(),
+            state: State::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// The registered payment methods.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        self.0.rails.keys().map(String::as_str)
+    }
+
+    /// Prepares (once) and returns the route for `spec`. Errors are
+    /// configuration errors: call this for every route at startup
+    /// (see [`Gate::prepare_all`]) so they stop the launch.
+    ///
+    /// Routes are cached by [`RouteSpec::id`]; one id has one spec.
+    pub fn route(&self, spec: &RouteSpec) -> Result<Route, ConfigError> {
+        let id = spec.id();
+        if let Some(route) = self.read_routes().get(&id) {
+            return Ok(route.clone());
+        }
+        let route = Route(Arc::new(route::prepare(&self.0, spec)?));
+        let mut routes = self.0.routes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(existing) = routes.get(&id) {
+            return Ok(existing.clone());
+        }
+        if let Some(other) = routes.values().find(|r| {
+            r.0.price.scope == route.0.price.scope && r.0.terms != route.0.terms
+        }) {
+            return Err(ConfigError::ScopeConflict {
+                scope: route.0.price.scope.clone(),
+                first_route: other.0.id.clone(),
+                first: other.0.terms.clone(),
+                second_route: route.0.id.clone(),
+                second: route.0.terms.clone(),
+            });
+        }
+        routes.insert(id, route.clone());
+        Ok(route)
+    }
+
+    /// Prepares every route, stopping at the first configuration error.
+    pub fn prepare_all<'a>(&self, specs: impl IntoIterator<Item = &'a RouteSpec>) -> Result<(), ConfigError> {
+        for spec in specs {
+            self.route(spec)?;
+        }
+        Ok(())
+    }
+
+    /// A prepared route by id, if [`Gate::route`] prepared it.
+    pub fn prepared(&self, id: &str) -> Option<Route> {
+        self.read_routes().get(id).cloned()
+    }
+
+    fn read_routes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Route>> {
+        self.0.routes.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Decides one request: runs the preconditions, then spends a session
+    /// credit, verifies and settles a credential, or answers with a 402.
+    pub async fn admit(&self, route: &Route, request: RequestView) -> Admission {
+        admit::admit(&self.0, route, request).await
+    }
+
+    /// A 402 with fresh challenges for `route` (no credential involved).
+    pub fn challenge(&self, route: &Route) -> Response {
+        admit::payment_required(&self.0, route)
+    }
+}
+
+/// Builds a [`Gate`].
+pub struct GateBuilder {
+    config: Config,
+    rails: Vec<Arc<dyn Rail>>,
+    store: Option<Arc<dyn Store>>,
+    registry: Registry,
+    hooks: Vec<Hook>,
+    state: State,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for GateBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GateBuilder")
+            .field("config", &self.config)
+            .field("rails", &self.rails.iter().map(|r| r.method().to_owned()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl GateBuilder {
+    /// Registers a payment rail.
+    pub fn rail(self, rail: impl Rail) -> Self {
+        self.rail_arc(Arc::new(rail))
+    }
+
+    /// Registers a shared payment rail.
+    pub fn rail_arc(mut self, rail: Arc<dyn Rail>) -> Self {
+        self.rails.push(rail);
+        self
+    }
+
+    /// Uses `store` for replay protection, settlement locks and sessions
+    /// (default: a [`MemoryStore`]).
+    pub fn store(self, store: impl Store) -> Self {
+        self.store_arc(Arc::new(store))
+    }
+
+    /// Uses a shared store.
+    pub fn store_arc(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Registers a named precondition.
+    pub fn precondition(mut self, name: impl Into<String>, check: impl Precondition) -> Self {
+        self.registry.register(name.into(), Arc::new(check));
+        self
+    }
+
+    /// Registers an event hook.
+    pub fn on_event(mut self, hook: impl Fn(&Event<'_>) + Send + Sync + 'static) -> Self {
+        self.hooks.push(Arc::new(hook));
+        self
+    }
+
+    /// Makes `value` available to preconditions through
+    /// [`Check::state`](crate::Check::state).
+    pub fn state<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Uses another clock (tests, simulations).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Checks the rails, defaults, price book and global preconditions, and
+    /// builds the gate.
+    pub fn build(self) -> Result<Gate, ConfigError> {
+        let mut rails = BTreeMap::new();
+        for rail in self.rails {
+            let method = rail.method().to_owned();
+            crate::config::check_method_syntax("a rail's method name", &method)?;
+            rail.check_config().map_err(|source| ConfigError::Rail {
+                method: method.clone(),
+                source,
+            })?;
+            if rails.insert(method.clone(), rail).is_some() {
+                return Err(ConfigError::DuplicateRail(method));
+            }
+        }
+        let mut registry = self.registry;
+        registry.set_global(self.config.global_preconditions.clone());
+        registry.validate_global()?;
+        let inner = GateInner {
+            config: self.config,
+            rails,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            preconditions: registry,
+            hooks: self.hooks,
+            state: Arc::new(self.state),
+            clock: self.clock,
+            nonces: crate::random::NonceSource::new(),
+            routes: RwLock::new(HashMap::new()),
+        };
+        if let Some(method) = &inner.config.defaults.method {
+            inner.rail("MPP_DEFAULT_METHOD", method)?;
+        }
+        for (key, entry) in &inner.config.price_book {
+            for method in entry.methods.iter().flatten() {
+                inner.rail(&format!("price-book entry `{key}`"), method)?;
+            }
+        }
+        Ok(Gate(Arc::new(inner)))
+    }
+}

@@ -1,0 +1,73 @@
+//! Event hooks for accounting and metrics: challenge issued, payment settled,
+//! payment failed, session spent.
+//!
+//! Hooks run inline and must be quick (hand heavy work to a channel or a
+//! task). A hook that panics is contained and logged; it never affects the
+//! request.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use crate::rail::Settlement;
+use crate::wire::{ProblemType, Receipt, SessionInfo};
+
+/// Something the gate did.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A fresh challenge was sent (with a 402, or with an error problem).
+    ChallengeIssued {
+        /// The route.
+        route: &'a str,
+        /// The method the challenge is for.
+        method: &'a str,
+        /// The challenge id.
+        challenge_id: &'a str,
+        /// The problem sent with it.
+        problem: ProblemType,
+    },
+    /// A payment settled and access was granted.
+    PaymentSettled {
+        /// The route.
+        route: &'a str,
+        /// The id of the challenge that was paid.
+        challenge_id: &'a str,
+        /// What the rail reported.
+        settlement: &'a Settlement,
+        /// The receipt sent to the client.
+        receipt: &'a Receipt,
+    },
+    /// A credential was refused.
+    PaymentFailed {
+        /// The route.
+        route: &'a str,
+        /// The method the credential named, if it could be read.
+        method: Option<&'a str>,
+        /// The echoed challenge id, if it could be read.
+        challenge_id: Option<&'a str>,
+        /// Why.
+        problem: ProblemType,
+        /// The detail sent to the client.
+        detail: &'a str,
+    },
+    /// A metered session credit was spent (including the first one, right
+    /// after payment).
+    SessionSpent {
+        /// The route.
+        route: &'a str,
+        /// The session after spending.
+        session: &'a SessionInfo,
+    },
+}
+
+/// A registered hook.
+pub(crate) type Hook = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
+
+/// Runs every hook, containing panics.
+pub(crate) fn emit(hooks: &[Hook], event: &Event<'_>) {
+    for hook in hooks {
+        if catch_unwind(AssertUnwindSafe(|| hook(event))).is_err() {
+            tracing::error!(?event, "an mpp event hook panicked; the request is unaffected");
+        }
+    }
+}

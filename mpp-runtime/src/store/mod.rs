@@ -1,0 +1,127 @@
+//! Where the gate keeps the little state the protocol needs: used challenge
+//! ids (replay protection), per-challenge settlement locks, and metered
+//! sessions.
+//!
+//! Minting a 402 touches no store. Every operation is atomic, and a store
+//! error fails closed: the request gets a 503 problem, never free access.
+
+mod memory;
+
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use memory::MemoryStore;
+
+use crate::BoxFuture;
+use crate::wire::{Receipt, Timestamp};
+
+/// The store could not answer. Requests fail closed with a 503.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+impl StoreError {
+    /// A store error with a description (no secrets, no credentials).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// Proof of holding a lock; releasing requires it, so a holder whose lease
+/// expired cannot release the next holder's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LockToken(pub u128);
+
+impl LockToken {
+    /// A fresh random token.
+    pub fn random() -> Self {
+        Self(crate::random::u128())
+    }
+}
+
+/// A metered session: credits bought by one payment, locked to a scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// Unguessable id (`sess_` + 192 random bits).
+    pub id: String,
+    /// The scope the session may be spent on.
+    pub scope: String,
+    /// The route that sold it.
+    pub route: String,
+    /// Credits bought.
+    pub grants: u32,
+    /// Credits left.
+    pub remaining: u32,
+    /// When it stops being accepted.
+    pub expires_at: Timestamp,
+    /// The receipt of the payment that bought it.
+    pub receipt: Receipt,
+}
+
+/// The result of spending one session credit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpendOutcome {
+    /// One credit spent; the record shows what is left.
+    Spent(SessionRecord),
+    /// No credits left.
+    Exhausted,
+    /// Past its expiry.
+    Expired,
+    /// No such session.
+    NotFound,
+    /// The session belongs to another scope.
+    ScopeMismatch,
+}
+
+impl fmt::Display for SpendOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Spent(_) => "spent",
+            Self::Exhausted => "exhausted",
+            Self::Expired => "expired",
+            Self::NotFound => "not found",
+            Self::ScopeMismatch => "scope mismatch",
+        })
+    }
+}
+
+/// The atomic operations the protocol needs. Implementations must make each
+/// operation atomic across every process sharing the store.
+///
+/// `now` arguments carry the gate's clock so expiry is judged consistently.
+pub trait Store: Send + Sync + 'static {
+    /// Records `key` if absent, for `ttl`. Returns `true` if this call
+    /// recorded it, `false` if it was already there.
+    fn claim<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Whether `key` is currently recorded.
+    fn is_claimed<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Takes the lock `key` for at most `ttl` if nobody holds it.
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<LockToken>, StoreError>>;
+
+    /// Releases the lock `key` if `token` still holds it.
+    fn unlock<'a>(&'a self, key: &'a str, token: LockToken) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Stores a new session created at `now`. Ids are unique; creating an
+    /// existing id is an error.
+    fn create_session(&self, session: SessionRecord, now: Timestamp) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Atomically spends one credit of session `id` if it belongs to `scope`,
+    /// is unexpired at `now` and has credits left. Never goes below zero.
+    fn spend_session<'a>(
+        &'a self,
+        id: &'a str,
+        scope: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<SpendOutcome, StoreError>>;
+
+    /// Reads a session without spending.
+    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
+}

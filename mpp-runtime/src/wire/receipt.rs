@@ -1,0 +1,132 @@
+//! `Payment-Receipt`: proof of settlement returned on the successful response.
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::timestamp::Timestamp;
+use super::{base64url, jcs};
+
+/// A payment receipt.
+///
+/// ```
+/// use mpp_runtime::wire::{Receipt, Timestamp};
+/// let receipt = Receipt::success("stripe", "pi_123", Timestamp::from_unix(0));
+/// let header = receipt.to_header();
+/// assert_eq!(Receipt::parse(&header).unwrap(), receipt);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    /// The payment method that settled.
+    pub method: String,
+    /// Method-specific reference (`pi_…`, a transaction hash, …).
+    pub reference: String,
+    /// Merchant correlation id, when the method carries one.
+    pub external_id: Option<String>,
+    /// Settlement time.
+    pub timestamp: String,
+    /// Further method-specific fields.
+    pub extensions: Map<String, Value>,
+}
+
+/// Why a `Payment-Receipt` value could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReceiptError {
+    /// Not base64url.
+    #[error("receipt is not base64url: {0}")]
+    Encoding(#[from] base64url::Base64Error),
+    /// Not a JSON object.
+    #[error("receipt is not a JSON object: {0}")]
+    Json(String),
+    /// A required field is missing or has the wrong type.
+    #[error("receipt field `{0}` is missing or invalid")]
+    Field(&'static str),
+}
+
+impl Receipt {
+    /// A success receipt for `method` with `reference`, settled at `at`.
+    pub fn success(method: impl Into<String>, reference: impl Into<String>, at: Timestamp) -> Self {
+        Self {
+            method: method.into(),
+            reference: reference.into(),
+            external_id: None,
+            timestamp: at.to_rfc3339(),
+            extensions: Map::new(),
+        }
+    }
+
+    /// The receipt JSON, in the field order the stock mppx client writes:
+    /// `method, reference, externalId?, status, timestamp`, then extensions.
+    pub fn to_json_string(&self) -> String {
+        let mut out = String::with_capacity(128);
+        out.push_str("{\"method\":");
+        jcs::write_string(&self.method, &mut out);
+        out.push_str(",\"reference\":");
+        jcs::write_string(&self.reference, &mut out);
+        if let Some(external_id) = &self.external_id {
+            out.push_str(",\"externalId\":");
+            jcs::write_string(external_id, &mut out);
+        }
+        out.push_str(",\"status\":\"success\",\"timestamp\":");
+        jcs::write_string(&self.timestamp, &mut out);
+        let mut extensions: Vec<_> = self
+            .extensions
+            .iter()
+            .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+            .collect();
+        extensions.sort_by(|(a, _), (b, _)| a.encode_utf16().cmp(b.encode_utf16()));
+        for (key, value) in extensions {
+            out.push(',');
+            jcs::write_string(key, &mut out);
+            out.push(':');
+            out.push_str(&jcs::to_string(value));
+        }
+        out.push('}');
+        out
+    }
+
+    /// Formats as a `Payment-Receipt` value: base64url of the JSON.
+    pub fn to_header(&self) -> String {
+        base64url::encode(self.to_json_string())
+    }
+
+    /// Parses a `Payment-Receipt` value. `status` must be `"success"`.
+    pub fn parse(header: &str) -> Result<Self, ReceiptError> {
+        let bytes = base64url::decode(header.trim())?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ReceiptError::Json(e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(ReceiptError::Json("not an object".into()));
+        };
+        Self::from_map(map)
+    }
+
+    /// Builds a receipt from its JSON object form.
+    pub fn from_map(mut map: Map<String, Value>) -> Result<Self, ReceiptError> {
+        let mut string = |name: &'static str| match map.remove(name) {
+            Some(Value::String(s)) => Ok(Some(s)),
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => Err(ReceiptError::Field(name)),
+        };
+        if string("status")?.as_deref() != Some("success") {
+            return Err(ReceiptError::Field("status"));
+        }
+        let method = string("method")?.ok_or(ReceiptError::Field("method"))?;
+        let reference = string("reference")?
+            .filter(|r| !r.is_empty())
+            .ok_or(ReceiptError::Field("reference"))?;
+        let timestamp = string("timestamp")?.ok_or(ReceiptError::Field("timestamp"))?;
+        if Timestamp::parse_rfc3339(&timestamp).is_err() {
+            return Err(ReceiptError::Field("timestamp"));
+        }
+        let external_id = string("externalId")?;
+        Ok(Self {
+            method,
+            reference,
+            external_id,
+            timestamp,
+            extensions: map,
+        })
+    }
+}
+
+const RESERVED: [&str; 5] = ["method", "reference", "externalId", "status", "timestamp"];

@@ -1,0 +1,92 @@
+//! The challenge `request` parameter: a JSON object, canonicalized with JCS
+//! and base64url-encoded on the wire.
+
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use super::{base64url, jcs};
+
+/// Why a `request` (or `opaque`) value is not base64url of a JSON object.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RequestError {
+    /// Not base64url.
+    #[error("not base64url: {0}")]
+    Encoding(#[from] base64url::Base64Error),
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    Json(String),
+    /// JSON, but not an object.
+    #[error("not a JSON object")]
+    NotObject,
+}
+
+/// A payment request: method-specific JSON (`amount`, `currency`,
+/// `recipient`, `methodDetails`, …).
+///
+/// It keeps the encoded form it was built from, so a credential that echoes
+/// the server's canonical string can be checked without re-serializing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentRequest {
+    encoded: String,
+    fields: Map<String, Value>,
+}
+
+impl PaymentRequest {
+    /// Builds a request from its fields, encoding it canonically.
+    ///
+    /// ```
+    /// use mpp_runtime::wire::PaymentRequest;
+    /// let mut fields = serde_json::Map::new();
+    /// fields.insert("amount".into(), "100".into());
+    /// assert_eq!(PaymentRequest::from_fields(fields).encoded(), "eyJhbW91bnQiOiIxMDAifQ");
+    /// ```
+    pub fn from_fields(fields: Map<String, Value>) -> Self {
+        let encoded = jcs::object_to_base64url(&fields);
+        Self { encoded, fields }
+    }
+
+    /// Decodes a wire value, keeping `encoded` exactly as given.
+    pub fn decode(encoded: &str) -> Result<Self, RequestError> {
+        let fields = decode_object(encoded)?;
+        Ok(Self {
+            encoded: encoded.to_owned(),
+            fields,
+        })
+    }
+
+    /// The encoded form this request was built from (canonical when built by
+    /// [`PaymentRequest::from_fields`], as received when decoded).
+    pub fn encoded(&self) -> &str {
+        &self.encoded
+    }
+
+    /// The canonical encoding (JCS, then base64url without padding).
+    pub fn canonical(&self) -> String {
+        jcs::object_to_base64url(&self.fields)
+    }
+
+    /// The decoded fields.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    /// A string field of the request, if present.
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// Consumes the request, returning its fields.
+    pub fn into_fields(self) -> Map<String, Value> {
+        self.fields
+    }
+}
+
+/// Decodes base64url (either alphabet, padded or not) of a JSON object.
+pub fn decode_object(encoded: &str) -> Result<Map<String, Value>, RequestError> {
+    let bytes = base64url::decode(encoded)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(RequestError::NotObject),
+        Err(e) => Err(RequestError::Json(e.to_string())),
+    }
+}

@@ -1,0 +1,267 @@
+//! Test fixtures: a rail defined by the tests, a store that can be switched
+//! off, and helpers to drive a gate like a client would.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mpp_runtime::wire::{Challenge, Credential, ProblemType};
+use mpp_runtime::*;
+use serde_json::{Map, Value, json};
+
+pub const SECRET: &str = "test-secret-for-the-gate-at-least-32-bytes";
+pub const REALM: &str = "api.example.com";
+
+/// A rail for tests. A payload `{"proof": "ok"}` settles; `"decline"` is
+/// refused; `"boom"` is a provider failure; `"slow"` never answers;
+/// `"short"` reports settling less than asked.
+pub struct TestRail {
+    pub name: &'static str,
+    pub settled: AtomicUsize,
+    pub attempts: AtomicUsize,
+    pub delay: Mutex<Duration>,
+}
+
+impl TestRail {
+    pub fn new(name: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            settled: AtomicUsize::new(0),
+            attempts: AtomicUsize::new(0),
+            delay: Mutex::new(Duration::ZERO),
+        })
+    }
+
+    pub fn settled(&self) -> usize {
+        self.settled.load(Ordering::SeqCst)
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
+    }
+}
+
+/// Lets a test keep a handle on a rail it registered.
+pub struct Shared(pub Arc<TestRail>);
+
+impl Rail for Shared {
+    fn method(&self) -> &str {
+        self.0.name
+    }
+
+    fn challenge_request(&self, price: &Price) -> Result<Map<String, Value>, RailError> {
+        let Value::Object(map) = json!({
+            "amount": price.amount.minor_units().to_string(),
+            "currency": price.amount.currency().code().to_lowercase(),
+            "recipient": "acct_test",
+            "methodDetails": {"network": self.0.name},
+        }) else {
+            unreachable!()
+        };
+        Ok(map)
+    }
+
+    fn settle(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
+        let rail = self.0.clone();
+        Box::pin(async move {
+            rail.attempts.fetch_add(1, Ordering::SeqCst);
+            let delay = *rail.delay.lock().unwrap();
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let amount = request.request.str_field("amount").unwrap().to_owned();
+            let currency = request.request.str_field("currency").unwrap().to_owned();
+            match request.payload.get("proof").and_then(Value::as_str) {
+                Some("ok") => {
+                    let n = rail.settled.fetch_add(1, Ordering::SeqCst) + 1;
+                    let mut settlement = Settlement::new(format!("{}_{n}", rail.name), amount, currency);
+                    settlement.payer = request.source.as_ref().and_then(Value::as_str).map(str::to_owned);
+                    Ok(settlement)
+                }
+                Some("short") => Ok(Settlement::new("short_1", "1", currency)),
+                Some("decline") => Err(SettleError::verification_failed("Your card was declined.")),
+                Some("boom") => Err(SettleError::internal("provider returned 503")),
+                Some("slow") => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Err(SettleError::internal("unreachable"))
+                }
+                _ => Err(SettleError::invalid_payload("expected {\"proof\": …}")),
+            }
+        })
+    }
+}
+
+/// A store that delegates to a [`MemoryStore`] until switched off.
+#[derive(Clone)]
+pub struct SwitchableStore {
+    pub inner: MemoryStore,
+    pub down: Arc<AtomicBool>,
+}
+
+impl SwitchableStore {
+    pub fn new() -> Self {
+        Self {
+            inner: MemoryStore::new(),
+            down: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::new("connection refused"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for SwitchableStore {
+    fn claim<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.claim(key, ttl).await
+        })
+    }
+    fn is_claimed<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.is_claimed(key).await
+        })
+    }
+    fn lock<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<Option<LockToken>, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.lock(key, ttl).await
+        })
+    }
+    fn unlock<'a>(&'a self, key: &'a str, token: LockToken) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.unlock(key, token).await
+        })
+    }
+    fn create_session(&self, session: SessionRecord, now: wire::Timestamp) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.create_session(session, now).await
+        })
+    }
+    fn spend_session<'a>(
+        &'a self,
+        id: &'a str,
+        scope: &'a str,
+        now: wire::Timestamp,
+    ) -> BoxFuture<'a, Result<SpendOutcome, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.spend_session(id, scope, now).await
+        })
+    }
+    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.session(id).await
+        })
+    }
+}
+
+pub fn config() -> ConfigBuilder {
+    Config::builder().secret(SECRET).realm(REALM)
+}
+
+/// A gate with one test rail named `test`.
+pub fn gate_with(rail: &Arc<TestRail>) -> Gate {
+    Gate::builder(config().build().unwrap())
+        .rail(Shared(rail.clone()))
+        .build()
+        .unwrap()
+}
+
+pub fn route(gate: &Gate, path: &str, spec: PaymentSpec) -> Route {
+    gate.route(&RouteSpec::new("GET", path, spec)).unwrap()
+}
+
+pub fn get(path: &str) -> RequestView {
+    RequestView::new("GET", path)
+}
+
+pub fn with_auth(path: &str, authorization: &str) -> RequestView {
+    get(path).with_header("Authorization", authorization)
+}
+
+pub fn denied(admission: Admission) -> Response {
+    match admission {
+        Admission::Denied(response) => response,
+        Admission::Granted(grant) => panic!("expected a denial, got a grant: {:?}", grant.receipt()),
+    }
+}
+
+pub fn granted(admission: Admission) -> Box<Grant> {
+    match admission {
+        Admission::Granted(grant) => grant,
+        Admission::Denied(response) => panic!(
+            "expected a grant, got {}: {}",
+            response.status,
+            response.body_text()
+        ),
+    }
+}
+
+/// The problem type of a denial.
+pub fn problem(response: &Response) -> ProblemType {
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    ProblemType::from_uri(body["type"].as_str().unwrap()).unwrap()
+}
+
+pub fn problem_detail(response: &Response) -> String {
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    body["detail"].as_str().unwrap().to_owned()
+}
+
+/// Asserts the shape every payment denial must have and returns its
+/// challenges.
+pub fn assert_challenge_response(response: &Response) -> Vec<Challenge> {
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    let challenges: Vec<Challenge> = response
+        .header_values("www-authenticate")
+        .map(|h| Challenge::parse(h).unwrap())
+        .collect();
+    assert!(!challenges.is_empty(), "no fresh challenge");
+    let body: Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["challengeId"], challenges[0].id.as_str());
+    assert_eq!(body["status"], response.status);
+    assert!(body["title"].is_string() && body["detail"].is_string());
+    assert!(response.header("payment-receipt").is_none());
+    challenges
+}
+
+/// The first challenge of an unpaid request to `route`.
+pub async fn challenge(gate: &Gate, route: &Route, path: &str) -> Challenge {
+    let response = denied(gate.admit(route, get(path)).await);
+    assert_eq!(response.status, 402);
+    assert_challenge_response(&response).remove(0)
+}
+
+/// A client's paid retry for `challenge` with `proof`.
+pub fn pay(challenge: &Challenge, proof: &str) -> String {
+    Credential {
+        challenge: challenge.clone(),
+        payload: json!({"proof": proof}).as_object().unwrap().clone(),
+        source: None,
+    }
+    .to_header()
+}
+
+pub fn session_auth(id: &str) -> String {
+    format!("Payment session=\"{id}\"")
+}
