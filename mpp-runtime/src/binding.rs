@@ -119,7 +119,13 @@ impl ChallengeKey {
 
     /// The keyed MAC after absorbing `realm|method|intent|request|`, the part
     /// of the input that is constant for a route and method.
-    pub(crate) fn prefixed(&self, realm: &str, method: &str, intent: &str, request: &str) -> PrefixedMac {
+    pub(crate) fn prefixed(
+        &self,
+        realm: &str,
+        method: &str,
+        intent: &str,
+        request: &str,
+    ) -> PrefixedMac {
         let mut mac = self.mac.clone();
         for part in [realm, method, intent, request] {
             mac.update(part.as_bytes());
@@ -152,6 +158,18 @@ impl PrefixedMac {
         let tag: [u8; 32] = mac.finalize().into_bytes().into();
         base64url::encode_into(&tag, out);
     }
+
+    /// Whether `id` is the id for this prefix and `rest` (constant-time).
+    pub(crate) fn verify(&self, rest: &[&str], id: &str) -> bool {
+        let Ok(tag) = base64url::decode(id) else {
+            return false;
+        };
+        let mut mac = self.mac.clone();
+        for part in rest {
+            mac.update(part.as_bytes());
+        }
+        mac.verify_slice(&tag).is_ok()
+    }
 }
 
 /// The binding fields of a parsed challenge, with `request` given separately
@@ -170,7 +188,13 @@ pub fn fields_of<'a>(challenge: &'a Challenge, request: &'a str) -> BindingField
 }
 
 fn feed(mac: &mut HmacSha256, f: &BindingFields<'_>) {
-    for part in [f.realm, f.method, f.intent, f.request, f.expires.unwrap_or("")] {
+    for part in [
+        f.realm,
+        f.method,
+        f.intent,
+        f.request,
+        f.expires.unwrap_or(""),
+    ] {
         mac.update(part.as_bytes());
         mac.update(b"|");
     }

@@ -71,7 +71,10 @@ pub struct Settings {
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Settings")
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("realm", &self.realm)
             .field("challenge_ttl", &self.challenge_ttl)
             .field("session_ttl", &self.session_ttl)
@@ -183,7 +186,8 @@ fn parse_duration(name: &str, value: &str) -> Result<u64, ConfigError> {
         .ok_or_else(|| ConfigError::InvalidSetting {
             name: name.to_owned(),
             value: value.to_owned(),
-            reason: "expected a number of seconds, optionally with s, m, h or d (e.g. 300 or 5m)".into(),
+            reason: "expected a number of seconds, optionally with s, m, h or d (e.g. 300 or 5m)"
+                .into(),
         })
 }
 
@@ -452,7 +456,8 @@ impl ConfigBuilder {
         };
         let challenge_ttl = seconds("MPP_CHALLENGE_TTL", s.challenge_ttl, 300, 86_400)?;
         let session_ttl = seconds("MPP_SESSION_TTL", s.session_ttl, 3_600, 366 * 86_400)?;
-        let settlement_timeout = seconds("MPP_SETTLEMENT_TIMEOUT", s.settlement_timeout, 60, 3_600)?;
+        let settlement_timeout =
+            seconds("MPP_SETTLEMENT_TIMEOUT", s.settlement_timeout, 60, 3_600)?;
         let credential_header = match s.credential_header {
             Some(h) if is_default_credential_header(&h) => None,
             Some(h) if is_valid_header_name(&h) => Some(h),
@@ -490,10 +495,12 @@ impl ConfigBuilder {
                 source,
             })?;
             let entry_currency = match &entry.currency {
-                Some(code) => Currency::from_code(code).map_err(|source| ConfigError::Currency {
-                    context: context.clone(),
-                    source,
-                })?,
+                Some(code) => {
+                    Currency::from_code(code).map_err(|source| ConfigError::Currency {
+                        context: context.clone(),
+                        source,
+                    })?
+                }
                 None => currency,
             };
             let amount = parse_amount(&context, &entry.amount, entry_currency)?;
@@ -532,7 +539,11 @@ impl ConfigBuilder {
     }
 }
 
-pub(crate) fn parse_amount(context: &str, text: &str, currency: Currency) -> Result<Amount, ConfigError> {
+pub(crate) fn parse_amount(
+    context: &str,
+    text: &str,
+    currency: Currency,
+) -> Result<Amount, ConfigError> {
     price::parse_amount(text, currency).map_err(|source| ConfigError::Amount {
         context: context.to_owned(),
         text: text.to_owned(),
@@ -564,7 +575,10 @@ mod tests {
     use super::*;
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
@@ -582,7 +596,10 @@ mod tests {
             ("MPP_DEFAULT_CURRENCY", "eur"),
             ("MPP_DEFAULT_GRANTS", "3"),
             ("MPP_GLOBAL_PRECONDITIONS", "not_blocked, rate_ok"),
-            ("MPP_PRICE_BOOK", r#"{"report.basic":{"amount":"5.00","grants":10}}"#),
+            (
+                "MPP_PRICE_BOOK",
+                r#"{"report.basic":{"amount":"5.00","grants":10}}"#,
+            ),
         ]))
         .unwrap();
         let config = ConfigBuilder::from_settings(settings).build().unwrap();
@@ -593,14 +610,21 @@ mod tests {
         assert_eq!(config.defaults().grants, 3);
         assert_eq!(config.global_preconditions(), ["not_blocked", "rate_ok"]);
         assert_eq!(config.price_book["report.basic"].amount.to_string(), "5.00");
-        assert_eq!(config.price_book["report.basic"].amount.currency().code(), "EUR");
+        assert_eq!(
+            config.price_book["report.basic"].amount.currency().code(),
+            "EUR"
+        );
     }
 
     #[test]
     fn says_what_to_set() {
         let err = Config::builder().realm("x").build().unwrap_err();
         assert!(err.to_string().contains("MPP_SECRET_KEY"), "{err}");
-        let err = Config::builder().secret("short").realm("x").build().unwrap_err();
+        let err = Config::builder()
+            .secret("short")
+            .realm("x")
+            .build()
+            .unwrap_err();
         assert!(err.to_string().contains("at least 32"), "{err}");
         let err = Config::builder().secret(SECRET).build().unwrap_err();
         assert!(err.to_string().contains("MPP_REALM"), "{err}");

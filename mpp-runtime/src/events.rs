@@ -67,7 +67,10 @@ pub(crate) type Hook = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 pub(crate) fn emit(hooks: &[Hook], event: &Event<'_>) {
     for hook in hooks {
         if catch_unwind(AssertUnwindSafe(|| hook(event))).is_err() {
-            tracing::error!(?event, "an mpp event hook panicked; the request is unaffected");
+            tracing::error!(
+                ?event,
+                "an mpp event hook panicked; the request is unaffected"
+            );
         }
     }
 }

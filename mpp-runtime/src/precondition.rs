@@ -218,7 +218,11 @@ impl Registry {
     }
 
     /// The global checks followed by the route's, de-duplicated by name.
-    pub(crate) fn resolve(&self, context: &str, route: &[PreconditionRef]) -> Result<Checks, ConfigError> {
+    pub(crate) fn resolve(
+        &self,
+        context: &str,
+        route: &[PreconditionRef],
+    ) -> Result<Checks, ConfigError> {
         let mut out: Checks = Vec::with_capacity(self.global.len() + route.len());
         for name in &self.global {
             if !out.iter().any(|(n, _)| n == name) {

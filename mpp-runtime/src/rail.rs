@@ -89,7 +89,11 @@ pub struct Settlement {
 
 impl Settlement {
     /// A settlement of `amount` `currency` with `reference`.
-    pub fn new(reference: impl Into<String>, amount: impl Into<String>, currency: impl Into<String>) -> Self {
+    pub fn new(
+        reference: impl Into<String>,
+        amount: impl Into<String>,
+        currency: impl Into<String>,
+    ) -> Self {
         Self {
             reference: reference.into(),
             amount: amount.into(),

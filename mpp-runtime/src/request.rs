@@ -16,7 +16,8 @@ struct Fields {
 impl Fields {
     fn push(&mut self, name: &str, value: &str) {
         let start = self.buf.len();
-        self.buf.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        self.buf
+            .extend(name.chars().map(|c| c.to_ascii_lowercase()));
         let value_start = self.buf.len();
         self.buf.push_str(value);
         let end = self.buf.len();
@@ -161,7 +162,10 @@ impl fmt::Debug for RequestView {
         f.debug_struct("RequestView")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("params", &self.params.iter().collect::<Vec<_>>())
             .finish()
     }

@@ -43,7 +43,11 @@ impl Response {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> Self {
+    pub fn with_header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+    ) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
@@ -52,8 +56,10 @@ impl Response {
     pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
         self.headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(headers::CONTENT_TYPE));
-        self.headers
-            .push((Cow::Borrowed(headers::CONTENT_TYPE), content_type.to_owned()));
+        self.headers.push((
+            Cow::Borrowed(headers::CONTENT_TYPE),
+            content_type.to_owned(),
+        ));
         self.body = body.into();
         self
     }
@@ -156,7 +162,11 @@ pub fn private_cache_control(existing: Option<&str>) -> Cow<'_, str> {
         {
             Cow::Borrowed(value)
         }
-        Some(value) if value.split(',').any(|d| d.trim().eq_ignore_ascii_case("public")) => {
+        Some(value)
+            if value
+                .split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("public")) =>
+        {
             // A public cache must never store a receipt.
             let kept: Vec<&str> = value
                 .split(',')

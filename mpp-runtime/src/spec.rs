@@ -169,7 +169,9 @@ impl PriceEntry {
 
     /// Adds a method.
     pub fn method(mut self, method: impl Into<String>) -> Self {
-        self.methods.get_or_insert_with(Vec::new).push(method.into());
+        self.methods
+            .get_or_insert_with(Vec::new)
+            .push(method.into());
         self
     }
 }

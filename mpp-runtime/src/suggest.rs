@@ -19,8 +19,16 @@ pub fn closest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .into_iter()
         .map(|c| {
             let lower = c.to_ascii_lowercase();
-            let shared_prefix = input.chars().zip(lower.chars()).take_while(|(a, b)| a == b).count();
-            (distance(&input, &lower), std::cmp::Reverse(shared_prefix), c)
+            let shared_prefix = input
+                .chars()
+                .zip(lower.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (
+                distance(&input, &lower),
+                std::cmp::Reverse(shared_prefix),
+                c,
+            )
         })
         .filter(|&(d, _, _)| d <= limit)
         .min_by_key(|&(d, p, _)| (d, p))
@@ -36,7 +44,9 @@ fn distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(above + 1);
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
             diagonal = above;
         }
     }

@@ -1,6 +1,8 @@
 //! The gate end to end with a rail defined here: 402s, paid retries,
 //! receipts, multi-method offers, preconditions, configuration errors.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,12 +17,21 @@ use support::*;
 async fn unpaid_request_gets_a_signed_402() {
     let rail = TestRail::new("test");
     let gate = gate_with(&rail);
-    let route = route(&gate, "/report", PaymentSpec::new().amount("5.00").description("Daily report"));
+    let route = route(
+        &gate,
+        "/report",
+        PaymentSpec::new()
+            .amount("5.00")
+            .description("Daily report"),
+    );
 
     let response = denied(gate.admit(&route, get("/report")).await);
     assert_eq!(response.status, 402);
     assert_eq!(problem(&response), ProblemType::PaymentRequired);
-    assert_eq!(problem_detail(&response), "Payment is required (Daily report).");
+    assert_eq!(
+        problem_detail(&response),
+        "Payment is required (Daily report)."
+    );
     let challenges = assert_challenge_response(&response);
     let c = &challenges[0];
     assert_eq!(c.realm, REALM);
@@ -94,7 +105,10 @@ async fn failed_settlement_does_not_burn_the_challenge() {
     let route = route(&gate, "/r", PaymentSpec::new().amount("1.00"));
     let c = challenge(&gate, &route, "/r").await;
 
-    let declined = denied(gate.admit(&route, with_auth("/r", &pay(&c, "decline"))).await);
+    let declined = denied(
+        gate.admit(&route, with_auth("/r", &pay(&c, "decline")))
+            .await,
+    );
     assert_eq!(declined.status, 402);
     assert_eq!(problem(&declined), ProblemType::VerificationFailed);
     assert_eq!(problem_detail(&declined), "Your card was declined.");
@@ -151,19 +165,31 @@ async fn two_methods_offer_two_challenges_and_settle_on_the_chosen_one() {
     let route = route(
         &gate,
         "/both",
-        PaymentSpec::new().amount("2.00").method("chain").method("card"),
+        PaymentSpec::new()
+            .amount("2.00")
+            .method("chain")
+            .method("card"),
     );
     let response = denied(gate.admit(&route, get("/both")).await);
     let challenges = assert_challenge_response(&response);
     assert_eq!(
-        challenges.iter().map(|c| c.method.as_str()).collect::<Vec<_>>(),
+        challenges
+            .iter()
+            .map(|c| c.method.as_str())
+            .collect::<Vec<_>>(),
         ["chain", "card"]
     );
     // One header value with both challenges parses the same way.
-    let joined = response.header_values("www-authenticate").collect::<Vec<_>>().join(", ");
+    let joined = response
+        .header_values("www-authenticate")
+        .collect::<Vec<_>>()
+        .join(", ");
     assert_eq!(wire::Challenge::parse_all(&joined).unwrap(), challenges);
 
-    let grant = granted(gate.admit(&route, with_auth("/both", &pay(&challenges[1], "ok"))).await);
+    let grant = granted(
+        gate.admit(&route, with_auth("/both", &pay(&challenges[1], "ok")))
+            .await,
+    );
     assert_eq!(grant.receipt().method, "card");
     assert_eq!((card.settled(), chain.settled()), (1, 0));
 }
@@ -184,7 +210,11 @@ async fn malformed_credentials_get_a_fresh_challenge() {
     ] {
         let response = denied(gate.admit(&route, with_auth("/r", bad)).await);
         assert_eq!(response.status, 402, "{bad}");
-        assert_eq!(problem(&response), ProblemType::MalformedCredential, "{bad}");
+        assert_eq!(
+            problem(&response),
+            ProblemType::MalformedCredential,
+            "{bad}"
+        );
         assert_challenge_response(&response);
     }
     // Another scheme is simply no credential.
@@ -238,7 +268,8 @@ async fn preconditions_run_first_in_order_and_deduplicated() {
             let calls = c1.clone();
             async move {
                 calls.lock().unwrap().push("not_blocked");
-                (check.header("x-user") == Some("mallory")).then(|| Rejection::forbidden("Blocked."))
+                (check.header("x-user") == Some("mallory"))
+                    .then(|| Rejection::forbidden("Blocked."))
             }
         })
         .precondition("post_exists", move |check: Check| {
@@ -277,7 +308,10 @@ async fn preconditions_run_first_in_order_and_deduplicated() {
     );
 
     // A missing post is a 404 before any challenge is minted.
-    let missing = denied(gate.admit(&route, get("/posts/9").with_param("post", "9")).await);
+    let missing = denied(
+        gate.admit(&route, get("/posts/9").with_param("post", "9"))
+            .await,
+    );
     assert_eq!(missing.status, 404);
     assert!(missing.header("www-authenticate").is_none());
     assert_eq!(*calls.lock().unwrap(), ["not_blocked", "post_exists"]);
@@ -285,17 +319,28 @@ async fn preconditions_run_first_in_order_and_deduplicated() {
     // The global check short-circuits the route's.
     calls.lock().unwrap().clear();
     let blocked = denied(
-        gate.admit(&route, get("/posts/1").with_param("post", "1").with_header("X-User", "mallory"))
-            .await,
+        gate.admit(
+            &route,
+            get("/posts/1")
+                .with_param("post", "1")
+                .with_header("X-User", "mallory"),
+        )
+        .await,
     );
     assert_eq!(blocked.status, 403);
     assert_eq!(*calls.lock().unwrap(), ["not_blocked"]);
 
     // All pass: the gate answers.
     calls.lock().unwrap().clear();
-    let unpaid = denied(gate.admit(&route, get("/posts/1").with_param("post", "1")).await);
+    let unpaid = denied(
+        gate.admit(&route, get("/posts/1").with_param("post", "1"))
+            .await,
+    );
     assert_eq!(unpaid.status, 402);
-    assert_eq!(*calls.lock().unwrap(), ["not_blocked", "post_exists", "inline"]);
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["not_blocked", "post_exists", "inline"]
+    );
 
     // A paid retry for a post deleted meanwhile is refused before settling.
     let c = challenge_for(&gate, &route, "1").await;
@@ -307,12 +352,17 @@ async fn preconditions_run_first_in_order_and_deduplicated() {
 }
 
 async fn challenge_for(gate: &Gate, route: &Route, post: &str) -> wire::Challenge {
-    let response = denied(gate.admit(route, get("/posts").with_param("post", post)).await);
+    let response = denied(
+        gate.admit(route, get("/posts").with_param("post", post))
+            .await,
+    );
     assert_challenge_response(&response).remove(0)
 }
 
 fn paid_post(post: &str, c: &wire::Challenge) -> RequestView {
-    get("/posts").with_param("post", post).with_header("Authorization", &pay(c, "ok"))
+    get("/posts")
+        .with_param("post", post)
+        .with_header("Authorization", &pay(c, "ok"))
 }
 
 #[tokio::test]
@@ -352,7 +402,9 @@ fn build_err(config: ConfigBuilder, rails: &[&'static str]) -> ConfigError {
 }
 
 fn route_err(gate: &Gate, path: &str, spec: PaymentSpec) -> String {
-    gate.route(&RouteSpec::new("GET", path, spec)).unwrap_err().to_string()
+    gate.route(&RouteSpec::new("GET", path, spec))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -368,22 +420,62 @@ fn misconfiguration_fails_closed_with_what_to_set() {
     .build()
     .unwrap();
     let e = route_err(&gate, "/a", PaymentSpec::new().method("card"));
-    assert!(e.contains("no amount") && e.contains("MPP_DEFAULT_AMOUNT"), "{e}");
+    assert!(
+        e.contains("no amount") && e.contains("MPP_DEFAULT_AMOUNT"),
+        "{e}"
+    );
     let e = route_err(&gate, "/a", PaymentSpec::new().amount("1.00"));
-    assert!(e.contains("no payment method") && e.contains("MPP_DEFAULT_METHOD"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().amount("1.00").method("crad"));
-    assert!(e.contains("unknown payment method `crad`") && e.contains("did you mean `card`?"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().price("report.basc").method("card"));
+    assert!(
+        e.contains("no payment method") && e.contains("MPP_DEFAULT_METHOD"),
+        "{e}"
+    );
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new().amount("1.00").method("crad"),
+    );
+    assert!(
+        e.contains("unknown payment method `crad`") && e.contains("did you mean `card`?"),
+        "{e}"
+    );
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new().price("report.basc").method("card"),
+    );
     assert!(e.contains("did you mean `report.basic`?"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().price("report.basic").amount("1.00"));
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new().price("report.basic").amount("1.00"),
+    );
     assert!(e.contains("remove `amount`"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().amount("1.001").method("card"));
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new().amount("1.001").method("card"),
+    );
     assert!(e.contains("at most 2 digits"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().amount("1").currency("USX").method("card"));
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new()
+            .amount("1")
+            .currency("USX")
+            .method("card"),
+    );
     assert!(e.contains("did you mean `USD`?"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().amount("1").grants(0).method("card"));
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new().amount("1").grants(0).method("card"),
+    );
     assert!(e.contains("at least 1"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().amount("1").scope("a b").method("card"));
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new().amount("1").scope("a b").method("card"),
+    );
     assert!(e.contains("not allowed in a scope"), "{e}");
     let e = route_err(
         &gate,
@@ -394,22 +486,62 @@ fn misconfiguration_fails_closed_with_what_to_set() {
             .precondition(PreconditionRef::named("post_exist")),
     );
     assert!(e.contains("unknown precondition `post_exist`"), "{e}");
-    let e = route_err(&gate, "/a", PaymentSpec::new().amount("1").method("card").description("a\nb"));
+    let e = route_err(
+        &gate,
+        "/a",
+        PaymentSpec::new()
+            .amount("1")
+            .method("card")
+            .description("a\nb"),
+    );
     assert!(e.contains("cannot be sent in a header"), "{e}");
 
     // Two routes sharing a scope at different prices would leak sessions.
-    route(&gate, "/cheap", PaymentSpec::new().amount("1.00").grants(10).scope("s").method("card"));
-    let e = route_err(&gate, "/dear", PaymentSpec::new().amount("9.00").grants(10).scope("s").method("card"));
-    assert!(e.contains("scope `s`") && e.contains("different scopes"), "{e}");
-    route(&gate, "/same", PaymentSpec::new().amount("1.00").grants(10).scope("s").method("chain"));
+    route(
+        &gate,
+        "/cheap",
+        PaymentSpec::new()
+            .amount("1.00")
+            .grants(10)
+            .scope("s")
+            .method("card"),
+    );
+    let e = route_err(
+        &gate,
+        "/dear",
+        PaymentSpec::new()
+            .amount("9.00")
+            .grants(10)
+            .scope("s")
+            .method("card"),
+    );
+    assert!(
+        e.contains("scope `s`") && e.contains("different scopes"),
+        "{e}"
+    );
+    route(
+        &gate,
+        "/same",
+        PaymentSpec::new()
+            .amount("1.00")
+            .grants(10)
+            .scope("s")
+            .method("chain"),
+    );
 
     let e = build_err(config().global_precondition("nope"), &["card"]);
     assert!(e.to_string().contains("unknown precondition `nope`"), "{e}");
     let e = build_err(config().default_method("stripe"), &["card"]);
-    assert!(e.to_string().contains("unknown payment method `stripe`"), "{e}");
+    assert!(
+        e.to_string().contains("unknown payment method `stripe`"),
+        "{e}"
+    );
     let e = build_err(config(), &["card", "card"]);
     assert!(matches!(e, ConfigError::DuplicateRail(_)), "{e}");
-    let e = build_err(config().price("p", PriceEntry::new("1").method("nope")), &["card"]);
+    let e = build_err(
+        config().price("p", PriceEntry::new("1").method("nope")),
+        &["card"],
+    );
     assert!(e.to_string().contains("price-book entry `p`"), "{e}");
 }
 
@@ -423,7 +555,10 @@ fn a_rail_can_refuse_its_own_configuration() {
         fn check_config(&self) -> Result<(), RailError> {
             Err(RailError::new("no recipient: set CHAIN_RECIPIENT"))
         }
-        fn challenge_request(&self, _: &Price) -> Result<serde_json::Map<String, serde_json::Value>, RailError> {
+        fn challenge_request(
+            &self,
+            _: &Price,
+        ) -> Result<serde_json::Map<String, serde_json::Value>, RailError> {
             unreachable!()
         }
         fn settle(&self, _: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
@@ -435,7 +570,10 @@ fn a_rail_can_refuse_its_own_configuration() {
         .build()
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "payment method `chain` is misconfigured: no recipient: set CHAIN_RECIPIENT");
+    assert_eq!(
+        e,
+        "payment method `chain` is misconfigured: no recipient: set CHAIN_RECIPIENT"
+    );
 }
 
 #[tokio::test]

@@ -2,11 +2,15 @@
 //! expired and replayed credentials each get the right problem type, and the
 //! rail is never asked to settle any of them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::sync::Arc;
 
-use mpp_runtime::wire::{Challenge, PaymentRequest, ProblemType, base64url, jcs, request::decode_object};
+use mpp_runtime::wire::{
+    Challenge, PaymentRequest, ProblemType, base64url, jcs, request::decode_object,
+};
 use mpp_runtime::*;
 use serde_json::{Value, json};
 use support::*;
@@ -31,7 +35,12 @@ fn fixture() -> Fixture {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let spec = |amount: &str, scope: &str| PaymentSpec::new().amount(amount).scope(scope).method("card");
+    let spec = |amount: &str, scope: &str| {
+        PaymentSpec::new()
+            .amount(amount)
+            .scope(scope)
+            .method("card")
+    };
     let cheap = route(&gate, "/cheap", spec("0.50", "cheap"));
     let dear = route(&gate, "/dear", spec("50.00", "dear"));
     let twin = route(&gate, "/twin", spec("0.50", "cheap"));
@@ -46,7 +55,10 @@ fn fixture() -> Fixture {
     }
 }
 
-fn with_request(c: &Challenge, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Challenge {
+fn with_request(
+    c: &Challenge,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> Challenge {
     let mut fields = c.request.fields().clone();
     edit(&mut fields);
     let mut out = c.clone();
@@ -72,35 +84,136 @@ async fn every_altered_field_is_refused() {
         c
     };
     let cases: Vec<(&str, Challenge, ProblemType)> = vec![
-        ("id", edit(&|c| c.id.replace_range(0..1, if c.id.starts_with('A') { "B" } else { "A" })), ProblemType::InvalidChallenge),
-        ("id empty-ish", edit(&|c| c.id = "x".into()), ProblemType::InvalidChallenge),
-        ("realm", edit(&|c| c.realm = "evil.example.com".into()), ProblemType::InvalidChallenge),
-        ("method (other rail)", edit(&|c| c.method = "chain".into()), ProblemType::InvalidChallenge),
-        ("method (unknown)", edit(&|c| c.method = "bogus".into()), ProblemType::InvalidChallenge),
-        ("intent", edit(&|c| c.intent = "authorize".into()), ProblemType::InvalidChallenge),
-        ("amount", with_request(&original, |r| { r.insert("amount".into(), "1".into()); }), ProblemType::InvalidChallenge),
-        ("currency", with_request(&original, |r| { r.insert("currency".into(), "jpy".into()); }), ProblemType::InvalidChallenge),
-        ("recipient", with_request(&original, |r| { r.insert("recipient".into(), "acct_evil".into()); }), ProblemType::InvalidChallenge),
-        ("methodDetails", with_request(&original, |r| { r.insert("methodDetails".into(), json!({"network": "other"})); }), ProblemType::InvalidChallenge),
-        ("extra request field", with_request(&original, |r| { r.insert("externalId".into(), "x".into()); }), ProblemType::InvalidChallenge),
-        ("opaque grants", with_opaque(&original, |o| { o.insert("grants".into(), "1000".into()); }), ProblemType::InvalidChallenge),
-        ("opaque route", with_opaque(&original, |o| { o.insert("route".into(), "GET /dear".into()); }), ProblemType::InvalidChallenge),
-        ("opaque removed", edit(&|c| c.opaque = None), ProblemType::InvalidChallenge),
-        ("expires extended", edit(&|c| c.expires = Some("2099-01-01T00:00:00Z".into())), ProblemType::InvalidChallenge),
-        ("expires removed", edit(&|c| c.expires = None), ProblemType::InvalidChallenge),
-        ("digest added", edit(&|c| c.digest = Some("sha-256=abc".into())), ProblemType::InvalidChallenge),
-        ("header added", edit(&|c| c.header = Some("X-Pay".into())), ProblemType::InvalidChallenge),
+        (
+            "id",
+            edit(&|c| {
+                c.id.replace_range(0..1, if c.id.starts_with('A') { "B" } else { "A" })
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "id empty-ish",
+            edit(&|c| c.id = "x".into()),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "realm",
+            edit(&|c| c.realm = "evil.example.com".into()),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "method (other rail)",
+            edit(&|c| c.method = "chain".into()),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "method (unknown)",
+            edit(&|c| c.method = "bogus".into()),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "intent",
+            edit(&|c| c.intent = "authorize".into()),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "amount",
+            with_request(&original, |r| {
+                r.insert("amount".into(), "1".into());
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "currency",
+            with_request(&original, |r| {
+                r.insert("currency".into(), "jpy".into());
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "recipient",
+            with_request(&original, |r| {
+                r.insert("recipient".into(), "acct_evil".into());
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "methodDetails",
+            with_request(&original, |r| {
+                r.insert("methodDetails".into(), json!({"network": "other"}));
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "extra request field",
+            with_request(&original, |r| {
+                r.insert("externalId".into(), "x".into());
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "opaque grants",
+            with_opaque(&original, |o| {
+                o.insert("grants".into(), "1000".into());
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "opaque route",
+            with_opaque(&original, |o| {
+                o.insert("route".into(), "GET /dear".into());
+            }),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "opaque removed",
+            edit(&|c| c.opaque = None),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "expires extended",
+            edit(&|c| c.expires = Some("2099-01-01T00:00:00Z".into())),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "expires removed",
+            edit(&|c| c.expires = None),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "digest added",
+            edit(&|c| c.digest = Some("sha-256=abc".into())),
+            ProblemType::InvalidChallenge,
+        ),
+        (
+            "header added",
+            edit(&|c| c.header = Some("X-Pay".into())),
+            ProblemType::InvalidChallenge,
+        ),
     ];
     for (what, challenge, expected) in cases {
-        let response = denied(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&challenge, "ok"))).await);
-        assert_eq!(problem(&response), expected, "{what}: {}", problem_detail(&response));
+        let response = denied(
+            f.gate
+                .admit(&f.cheap, with_auth("/cheap", &pay(&challenge, "ok")))
+                .await,
+        );
+        assert_eq!(
+            problem(&response),
+            expected,
+            "{what}: {}",
+            problem_detail(&response)
+        );
         assert_eq!(response.status, 402, "{what}");
         assert_challenge_response(&response);
     }
     assert_eq!(f.card.attempts() + f.chain.attempts(), 0);
 
     // The untouched original still pays: nothing above burned it.
-    granted(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&original, "ok"))).await);
+    granted(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&original, "ok")))
+            .await,
+    );
 }
 
 #[tokio::test]
@@ -110,7 +223,11 @@ async fn unbound_fields_and_equivalent_encodings_are_accepted() {
     // `description` is display-only and not bound.
     let mut relabelled = original.clone();
     relabelled.description = Some("anything".into());
-    granted(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&relabelled, "ok"))).await);
+    granted(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&relabelled, "ok")))
+            .await,
+    );
 
     // A client that re-encodes the echoed request (standard alphabet, padded,
     // other key order) is judged on its content.
@@ -123,10 +240,16 @@ async fn unbound_fields_and_equivalent_encodings_are_accepted() {
         if i > 0 {
             json.push(',');
         }
-        json.push_str(&format!("{}:{}", serde_json::to_string(k).unwrap(), fields[*k]));
+        json.push_str(&format!(
+            "{}:{}",
+            serde_json::to_string(k).unwrap(),
+            fields[*k]
+        ));
     }
     json.push('}');
-    let padded = base64url::encode(json.as_bytes()).replace('-', "+").replace('_', "/");
+    let padded = base64url::encode(json.as_bytes())
+        .replace('-', "+")
+        .replace('_', "/");
     let padded = format!("{padded}{}", "=".repeat((4 - padded.len() % 4) % 4));
     let mut reencoded = other.clone();
     reencoded.request = PaymentRequest::decode(&padded).unwrap();
@@ -148,13 +271,25 @@ async fn a_credential_from_one_route_never_unlocks_another() {
     let f = fixture();
     let cheap = challenge(&f.gate, &f.cheap, "/cheap").await;
     // Cheap credential on the expensive route: the price differs.
-    let response = denied(f.gate.admit(&f.dear, with_auth("/dear", &pay(&cheap, "ok"))).await);
+    let response = denied(
+        f.gate
+            .admit(&f.dear, with_auth("/dear", &pay(&cheap, "ok")))
+            .await,
+    );
     assert_eq!(problem(&response), ProblemType::InvalidChallenge);
     assert!(problem_detail(&response).contains("does not match this route"));
     // Same price, same scope, other route: the route binding differs.
-    let response = denied(f.gate.admit(&f.twin, with_auth("/twin", &pay(&cheap, "ok"))).await);
+    let response = denied(
+        f.gate
+            .admit(&f.twin, with_auth("/twin", &pay(&cheap, "ok")))
+            .await,
+    );
     assert_eq!(problem(&response), ProblemType::InvalidChallenge);
-    assert!(problem_detail(&response).contains("opaque"), "{}", problem_detail(&response));
+    assert!(
+        problem_detail(&response).contains("opaque"),
+        "{}",
+        problem_detail(&response)
+    );
     assert_eq!(f.card.attempts(), 0);
 }
 
@@ -162,9 +297,20 @@ async fn a_credential_from_one_route_never_unlocks_another() {
 async fn method_offered_elsewhere_and_unknown_methods() {
     let f = fixture();
     // A route offering only `chain`, on the same gate.
-    let chain_route = route(&f.gate, "/chain", PaymentSpec::new().amount("0.50").scope("cheap").method("chain"));
+    let chain_route = route(
+        &f.gate,
+        "/chain",
+        PaymentSpec::new()
+            .amount("0.50")
+            .scope("cheap")
+            .method("chain"),
+    );
     let chain_challenge = challenge(&f.gate, &chain_route, "/chain").await;
-    let response = denied(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&chain_challenge, "ok"))).await);
+    let response = denied(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&chain_challenge, "ok")))
+            .await,
+    );
     assert_eq!(problem(&response), ProblemType::InvalidChallenge);
     assert!(problem_detail(&response).contains("not offered on this route"));
 
@@ -173,9 +319,17 @@ async fn method_offered_elsewhere_and_unknown_methods() {
         .rail(Shared(TestRail::new("legacy")))
         .build()
         .unwrap();
-    let old_route = route(&old, "/cheap", PaymentSpec::new().amount("0.50").scope("cheap"));
+    let old_route = route(
+        &old,
+        "/cheap",
+        PaymentSpec::new().amount("0.50").scope("cheap"),
+    );
     let legacy = challenge(&old, &old_route, "/cheap").await;
-    let response = denied(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&legacy, "ok"))).await);
+    let response = denied(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&legacy, "ok")))
+            .await,
+    );
     assert_eq!(response.status, 400);
     assert_eq!(problem(&response), ProblemType::MethodUnsupported);
     assert_challenge_response(&response);
@@ -196,23 +350,46 @@ async fn forged_expired_and_replayed_credentials() {
     .rail(Shared(TestRail::new("chain")))
     .build()
     .unwrap();
-    let attacker_route = route(&attacker, "/cheap", PaymentSpec::new().amount("0.50").scope("cheap").method("card"));
+    let attacker_route = route(
+        &attacker,
+        "/cheap",
+        PaymentSpec::new()
+            .amount("0.50")
+            .scope("cheap")
+            .method("card"),
+    );
     let forged = challenge(&attacker, &attacker_route, "/cheap").await;
-    let response = denied(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&forged, "ok"))).await);
+    let response = denied(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&forged, "ok")))
+            .await,
+    );
     assert_eq!(problem(&response), ProblemType::InvalidChallenge);
     assert!(problem_detail(&response).contains("not issued by this server"));
 
     // Expired: valid signature, but the clock passed `expires`.
     let stale = challenge(&f.gate, &f.cheap, "/cheap").await;
     f.clock.advance(301);
-    let response = denied(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&stale, "ok"))).await);
+    let response = denied(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&stale, "ok")))
+            .await,
+    );
     assert_eq!(problem(&response), ProblemType::PaymentExpired);
     let fresh = assert_challenge_response(&response).remove(0);
     assert!(fresh.expires_at().unwrap() > f.clock.now());
 
     // Replayed: the first use settles, the second is refused.
-    granted(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&fresh, "ok"))).await);
-    let response = denied(f.gate.admit(&f.cheap, with_auth("/cheap", &pay(&fresh, "ok"))).await);
+    granted(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&fresh, "ok")))
+            .await,
+    );
+    let response = denied(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&fresh, "ok")))
+            .await,
+    );
     assert_eq!(problem(&response), ProblemType::InvalidChallenge);
     assert_eq!(f.card.settled(), 1);
     assert_eq!(f.card.attempts(), 1);

@@ -2,6 +2,8 @@
 //! `tests/data/conformance/README.md`): every scenario of challenge-id,
 //! www-authenticate, authorization and base64url is a case here.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use mpp_runtime::binding::{BindingFields, ChallengeKey, MIN_SECRET_LEN};
@@ -9,7 +11,10 @@ use mpp_runtime::wire::{Challenge, Credential, PaymentRequest, base64url};
 use serde_json::Value;
 
 fn load(name: &str) -> Vec<Value> {
-    let path = format!("{}/tests/data/conformance/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/conformance/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let doc: Value = serde_json::from_str(&text).unwrap();
     let cases = doc["cases"].as_array().unwrap().clone();
@@ -36,7 +41,12 @@ fn wire(case: &Value) -> String {
     }
     let spec = &case["wire_repeat"];
     let mut out = spec["prefix"].as_str().unwrap().to_owned();
-    out.push_str(&spec["repeat"].as_str().unwrap().repeat(spec["count"].as_u64().unwrap() as usize));
+    out.push_str(
+        &spec["repeat"]
+            .as_str()
+            .unwrap()
+            .repeat(spec["count"].as_u64().unwrap() as usize),
+    );
     out.push_str(spec.get("suffix").and_then(Value::as_str).unwrap_or(""));
     out
 }
@@ -57,7 +67,11 @@ fn base64url_vectors() {
             );
         } else {
             assert_eq!(case["decode"]["error"], "encoding_error");
-            assert!(base64url::decode_to_string(encoded).is_err(), "{}", name(case));
+            assert!(
+                base64url::decode_to_string(encoded).is_err(),
+                "{}",
+                name(case)
+            );
         }
         if case.get("encode").is_some_and(is_ok) {
             let decoded = case["decoded"].as_str().unwrap();
@@ -110,7 +124,10 @@ fn www_authenticate_vectors() {
             let wire = wire(case);
             let started = Instant::now();
             let parsed = Challenge::parse(&wire);
-            assert!(started.elapsed() < Duration::from_secs(1), "{n}: parser too slow");
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{n}: parser too slow"
+            );
             if is_ok(expectation) {
                 let parsed = parsed.unwrap_or_else(|e| panic!("{n}: {e}"));
                 assert_eq!(parsed.to_json(), case["object"], "{n}");
@@ -146,7 +163,8 @@ fn decode_authorization(wire: &str) -> Value {
     let token = wire.strip_prefix("Payment ").unwrap();
     let mut value: Value = serde_json::from_slice(&base64url::decode(token).unwrap()).unwrap();
     let request = value["challenge"]["request"].as_str().unwrap().to_owned();
-    value["challenge"]["request"] = serde_json::from_slice(&base64url::decode(&request).unwrap()).unwrap();
+    value["challenge"]["request"] =
+        serde_json::from_slice(&base64url::decode(&request).unwrap()).unwrap();
     value
 }
 
@@ -171,7 +189,11 @@ fn authorization_vectors() {
             assert!(is_ok(expectation));
             let credential = Credential::from_protocol_json(&case["object"]).unwrap();
             let formatted = credential.to_header();
-            assert_eq!(decode_authorization(&formatted), decode_authorization(&wire), "{n}");
+            assert_eq!(
+                decode_authorization(&formatted),
+                decode_authorization(&wire),
+                "{n}"
+            );
             // The echoed request is the canonical encoding, byte for byte.
             assert_eq!(
                 decode_authorization(&formatted)["challenge"]["request"],
@@ -183,7 +205,10 @@ fn authorization_vectors() {
             let credential = Credential::from_protocol_json(&case["object"]).unwrap();
             let again = Credential::parse(&credential.to_header()).unwrap();
             assert_eq!(again.to_json(), case["object"], "{n}");
-            assert_eq!(again.challenge.request.encoded(), credential.challenge.request.canonical());
+            assert_eq!(
+                again.challenge.request.encoded(),
+                credential.challenge.request.canonical()
+            );
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::route::RouteInner;
-use super::verify::{Expected, ExpectedOpaque, is_issued_here, truncate_id, verify_echo};
+use super::verify::{Expected, ExpectedOpaque, is_issued_here, truncate_id, verify_echo_with};
 use super::{Admission, GateInner, Grant, Route};
 use crate::events::Event;
 use crate::precondition::Check;
@@ -59,7 +59,11 @@ pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: Request
     }
 }
 
-async fn run_checks(gate: &GateInner, route: &Route, request: &Arc<RequestView>) -> Option<Response> {
+async fn run_checks(
+    gate: &GateInner,
+    route: &Route,
+    request: &Arc<RequestView>,
+) -> Option<Response> {
     for (name, check) in &route.0.checks {
         let ctx = Check {
             request: request.clone(),
@@ -84,7 +88,12 @@ pub(super) fn payment_required(gate: &GateInner, route: &Route) -> Response {
 }
 
 /// A problem response for a refused credential, with fresh challenges.
-fn refuse(gate: &GateInner, route: &RouteInner, problem: Problem, echo: Option<&Challenge>) -> Response {
+fn refuse(
+    gate: &GateInner,
+    route: &RouteInner,
+    problem: Problem,
+    echo: Option<&Challenge>,
+) -> Response {
     gate.emit(&Event::PaymentFailed {
         route: &route.id,
         method: echo.map(|c| c.method.as_str()),
@@ -98,8 +107,17 @@ fn refuse(gate: &GateInner, route: &RouteInner, problem: Problem, echo: Option<&
 
 /// Mints one fresh challenge per offered method and wraps them with a
 /// problem body.
-fn challenge_response(gate: &GateInner, route: &RouteInner, kind: ProblemType, detail: &str) -> Response {
-    let expires = gate.clock.now().add(gate.config.challenge_ttl).to_rfc3339_bytes();
+fn challenge_response(
+    gate: &GateInner,
+    route: &RouteInner,
+    kind: ProblemType,
+    detail: &str,
+) -> Response {
+    let expires = gate
+        .clock
+        .now()
+        .plus(gate.config.challenge_ttl)
+        .to_rfc3339_bytes();
     let expires = std::str::from_utf8(&expires).unwrap_or_default();
     // One nonce per response makes every challenge id unique, even for
     // requests in the same second.
@@ -110,11 +128,16 @@ fn challenge_response(gate: &GateInner, route: &RouteInner, kind: ProblemType, d
     gate.nonces.push_next(&mut opaque_json);
     opaque_json.push_str(&route.opaque_suffix);
     let opaque = crate::wire::base64url::encode(opaque_json);
-    let mut headers_out: Vec<(Cow<'static, str>, String)> = Vec::with_capacity(route.offers.len() + 2);
+    let mut headers_out: Vec<(Cow<'static, str>, String)> =
+        Vec::with_capacity(route.offers.len() + 2);
     let mut primary_id = String::new();
     for offer in &route.offers {
         let mut value = String::with_capacity(
-            16 + 43 + offer.header_middle.len() + expires.len() + offer.header_tail.len() + opaque.len(),
+            16 + 43
+                + offer.header_middle.len()
+                + expires.len()
+                + offer.header_tail.len()
+                + opaque.len(),
         );
         value.push_str("Payment id=\"");
         let id_start = value.len();
@@ -139,7 +162,10 @@ fn challenge_response(gate: &GateInner, route: &RouteInner, kind: ProblemType, d
         headers_out.push((Cow::Borrowed(headers::WWW_AUTHENTICATE), value));
     }
     headers_out.push((Cow::Borrowed(headers::CACHE_CONTROL), "no-store".to_owned()));
-    headers_out.push((Cow::Borrowed(headers::CONTENT_TYPE), headers::PROBLEM_JSON.to_owned()));
+    headers_out.push((
+        Cow::Borrowed(headers::CONTENT_TYPE),
+        headers::PROBLEM_JSON.to_owned(),
+    ));
     let problem = Problem {
         kind,
         detail: detail.to_owned(),
@@ -152,7 +178,12 @@ fn challenge_response(gate: &GateInner, route: &RouteInner, kind: ProblemType, d
     }
 }
 
-fn unavailable(gate: &GateInner, route: &RouteInner, error: &StoreError, echo: Option<&Challenge>) -> Response {
+fn unavailable(
+    gate: &GateInner,
+    route: &RouteInner,
+    error: &StoreError,
+    echo: Option<&Challenge>,
+) -> Response {
     tracing::error!(route = %route.id, %error, "payment store unavailable; refusing access");
     refuse(
         gate,
@@ -167,7 +198,11 @@ fn unavailable(gate: &GateInner, route: &RouteInner, error: &StoreError, echo: O
 
 async fn spend(gate: &GateInner, route: &Route, token: SessionToken) -> Admission {
     let now = gate.clock.now();
-    let outcome = match gate.store.spend_session(&token.id, route.scope(), now).await {
+    let outcome = match gate
+        .store
+        .spend_session(&token.id, route.scope(), now)
+        .await
+    {
         Ok(outcome) => outcome,
         Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
     };
@@ -210,7 +245,11 @@ fn session_info(record: &SessionRecord) -> SessionInfo {
 }
 
 /// Steps 2–3 of verification against this route.
-fn check_credential(gate: &GateInner, route: &RouteInner, echo: &Challenge) -> Result<usize, Problem> {
+pub(super) fn check_credential(
+    gate: &GateInner,
+    route: &RouteInner,
+    echo: &Challenge,
+) -> Result<usize, Problem> {
     let config = &gate.config;
     match route.offers.iter().position(|o| o.method == echo.method) {
         Some(index) => {
@@ -226,7 +265,14 @@ fn check_credential(gate: &GateInner, route: &RouteInner, echo: &Challenge) -> R
                 },
                 header: config.credential_header.as_deref(),
             };
-            verify_echo(&config.key, &expected, echo, gate.clock.now()).map(|()| index)
+            verify_echo_with(
+                &config.key,
+                Some(&offer.mac),
+                &expected,
+                echo,
+                gate.clock.now(),
+            )
+            .map(|()| index)
         }
         None if !is_issued_here(&config.key, echo) => Err(Problem::new(
             ProblemType::InvalidChallenge,
@@ -308,24 +354,29 @@ async fn pay(gate: &Arc<GateInner>, route: &Route, credential: Credential) -> Ad
                 if let Err(e) = gate.store.unlock(&lock, token).await {
                     tracing::error!(%e, "could not release a settlement lock; it expires on its own");
                 }
-                Err((
+                Err(Box::new((
                     Problem::new(
                         ProblemType::InternalPaymentError,
                         "An internal payment error occurred.",
                     ),
                     None,
-                ))
+                )))
             }
         },
         Err(_) => task.await,
     };
     match outcome {
         Ok(grant) => Admission::Granted(Box::new(grant)),
-        Err((problem, echo)) => Admission::Denied(refuse(gate, &route.0, problem, echo.as_ref())),
+        Err(failure) => {
+            let (problem, echo) = *failure;
+            Admission::Denied(refuse(gate, &route.0, problem, echo.as_ref()))
+        }
     }
 }
 
-type SettleOutcome = Result<Grant, (Problem, Option<Challenge>)>;
+/// A settlement's result: the grant, or the problem plus the echoed
+/// challenge (for the failure event).
+type SettleOutcome = Result<Grant, Box<(Problem, Option<Challenge>)>>;
 
 async fn settle_locked(
     gate: Arc<GateInner>,
@@ -342,12 +393,19 @@ async fn settle_locked(
     outcome
 }
 
-async fn settle(gate: &GateInner, route: &Route, offer_index: usize, credential: Credential) -> SettleOutcome {
+async fn settle(
+    gate: &GateInner,
+    route: &Route,
+    offer_index: usize,
+    credential: Credential,
+) -> SettleOutcome {
     let inner = &route.0;
     let offer = &inner.offers[offer_index];
     let id = credential.challenge.id.clone();
     let used = used_key(&id);
-    let fail = |problem: Problem, credential: &Credential| Err((problem, Some(credential.challenge.clone())));
+    let fail = |problem: Problem, credential: &Credential| {
+        Err(Box::new((problem, Some(credential.challenge.clone()))))
+    };
 
     // Re-check under the lock: another request may have settled it between
     // the first check and taking the lock.
@@ -411,8 +469,12 @@ async fn settle(gate: &GateInner, route: &Route, offer_index: usize, credential:
     let expires_at = credential
         .challenge
         .expires_at()
-        .unwrap_or_else(|| now.add(gate.config.challenge_ttl));
-    if let Err(e) = gate.store.claim(&used, now.until(expires_at) + BURN_MARGIN).await {
+        .unwrap_or_else(|| now.plus(gate.config.challenge_ttl));
+    if let Err(e) = gate
+        .store
+        .claim(&used, now.until(expires_at) + BURN_MARGIN)
+        .await
+    {
         // The payment went through: serve it. The rail's idempotency key (the
         // challenge id) still stops a second charge for this challenge.
         tracing::error!(route = %inner.id, %e, "could not record a used challenge after settlement");
@@ -446,22 +508,25 @@ async fn settle(gate: &GateInner, route: &Route, offer_index: usize, credential:
 }
 
 /// Why a settlement does not match the request it settles, if it does not.
-fn settlement_mismatch(request: &crate::wire::PaymentRequest, settlement: &Settlement) -> Option<String> {
-    if let Some(amount) = request.str_field("amount") {
-        if settlement.amount != amount {
-            return Some(format!(
-                "settled amount {} differs from the requested {amount}",
-                settlement.amount
-            ));
-        }
+fn settlement_mismatch(
+    request: &crate::wire::PaymentRequest,
+    settlement: &Settlement,
+) -> Option<String> {
+    if let Some(amount) = request.str_field("amount")
+        && settlement.amount != amount
+    {
+        return Some(format!(
+            "settled amount {} differs from the requested {amount}",
+            settlement.amount
+        ));
     }
-    if let Some(currency) = request.str_field("currency") {
-        if !settlement.currency.eq_ignore_ascii_case(currency) {
-            return Some(format!(
-                "settled currency {} differs from the requested {currency}",
-                settlement.currency
-            ));
-        }
+    if let Some(currency) = request.str_field("currency")
+        && !settlement.currency.eq_ignore_ascii_case(currency)
+    {
+        return Some(format!(
+            "settled currency {} differs from the requested {currency}",
+            settlement.currency
+        ));
     }
     None
 }
@@ -469,7 +534,12 @@ fn settlement_mismatch(request: &crate::wire::PaymentRequest, settlement: &Settl
 /// Creates the metered session bought by a payment, with its first credit
 /// already spent. A store failure here is logged and the paid request is
 /// still served (without a session header).
-async fn create_session(gate: &GateInner, route: &RouteInner, receipt: &Receipt, now: Timestamp) -> Option<SessionInfo> {
+async fn create_session(
+    gate: &GateInner,
+    route: &RouteInner,
+    receipt: &Receipt,
+    now: Timestamp,
+) -> Option<SessionInfo> {
     let id = match crate::random::session_id() {
         Ok(id) => id,
         Err(e) => {
@@ -483,7 +553,7 @@ async fn create_session(gate: &GateInner, route: &RouteInner, receipt: &Receipt,
         route: route.id.clone(),
         grants: route.price.grants,
         remaining: route.price.grants - 1,
-        expires_at: now.add(gate.config.session_ttl),
+        expires_at: now.plus(gate.config.session_ttl),
         receipt: receipt.clone(),
     };
     let info = session_info(&record);

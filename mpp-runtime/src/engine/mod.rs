@@ -24,7 +24,7 @@ use crate::spec::RouteSpec;
 use crate::state::State;
 use crate::store::{MemoryStore, Store};
 use crate::suggest;
-use crate::wire::{Credential, Receipt, SessionInfo, headers};
+use crate::wire::{Credential, Problem, Receipt, SessionInfo, headers};
 
 /// The outcome of [`Gate::admit`].
 #[derive(Debug)]
@@ -48,7 +48,11 @@ pub struct Grant {
 }
 
 impl Grant {
-    pub(crate) fn new(receipt: Receipt, credential: Option<Credential>, session: Option<SessionInfo>) -> Self {
+    pub(crate) fn new(
+        receipt: Receipt,
+        credential: Option<Credential>,
+        session: Option<SessionInfo>,
+    ) -> Self {
         Self {
             receipt_header: receipt.to_header(),
             session_header: session.as_ref().map(SessionInfo::to_header),
@@ -105,13 +109,16 @@ pub(crate) struct GateInner {
 
 impl GateInner {
     pub(crate) fn rail(&self, context: &str, method: &str) -> Result<Arc<dyn Rail>, ConfigError> {
-        self.rails.get(method).cloned().ok_or_else(|| ConfigError::UnknownMethod {
-            context: context.to_owned(),
-            method: method.to_owned(),
-            known: self.known_methods(),
-            suggestion: suggest::closest(method, self.rails.keys().map(String::as_str))
-                .map(str::to_owned),
-        })
+        self.rails
+            .get(method)
+            .cloned()
+            .ok_or_else(|| ConfigError::UnknownMethod {
+                context: context.to_owned(),
+                method: method.to_owned(),
+                known: self.known_methods(),
+                suggestion: suggest::closest(method, self.rails.keys().map(String::as_str))
+                    .map(str::to_owned),
+            })
     }
 
     fn known_methods(&self) -> String {
@@ -216,13 +223,18 @@ impl Gate {
             return Ok(route.clone());
         }
         let route = Route(Arc::new(route::prepare(&self.0, spec)?));
-        let mut routes = self.0.routes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut routes = self
+            .0
+            .routes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(existing) = routes.get(&id) {
             return Ok(existing.clone());
         }
-        if let Some(other) = routes.values().find(|r| {
-            r.0.price.scope == route.0.price.scope && r.0.terms != route.0.terms
-        }) {
+        if let Some(other) = routes
+            .values()
+            .find(|r| r.0.price.scope == route.0.price.scope && r.0.terms != route.0.terms)
+        {
             return Err(ConfigError::ScopeConflict {
                 scope: route.0.price.scope.clone(),
                 first_route: other.0.id.clone(),
@@ -236,7 +248,10 @@ impl Gate {
     }
 
     /// Prepares every route, stopping at the first configuration error.
-    pub fn prepare_all<'a>(&self, specs: impl IntoIterator<Item = &'a RouteSpec>) -> Result<(), ConfigError> {
+    pub fn prepare_all<'a>(
+        &self,
+        specs: impl IntoIterator<Item = &'a RouteSpec>,
+    ) -> Result<(), ConfigError> {
         for spec in specs {
             self.route(spec)?;
         }
@@ -249,13 +264,24 @@ impl Gate {
     }
 
     fn read_routes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Route>> {
-        self.0.routes.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .routes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Decides one request: runs the preconditions, then spends a session
     /// credit, verifies and settles a credential, or answers with a 402.
     pub async fn admit(&self, route: &Route, request: RequestView) -> Admission {
         admit::admit(&self.0, route, request).await
+    }
+
+    /// Checks a credential against `route` without settling it: the HMAC
+    /// binding, the route pinning and expiry. (Replay is judged at
+    /// settlement, by [`Gate::admit`].) The error is the problem `admit`
+    /// would answer with.
+    pub fn verify_credential(&self, route: &Route, credential: &Credential) -> Result<(), Problem> {
+        admit::check_credential(&self.0, &route.0, &credential.challenge).map(|_| ())
     }
 
     /// A 402 with fresh challenges for `route` (no credential involved).
@@ -279,7 +305,14 @@ impl fmt::Debug for GateBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GateBuilder")
             .field("config", &self.config)
-            .field("rails", &self.rails.iter().map(|r| r.method().to_owned()).collect::<Vec<_>>())
+            .field(
+                "rails",
+                &self
+                    .rails
+                    .iter()
+                    .map(|r| r.method().to_owned())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

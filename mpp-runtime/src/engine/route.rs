@@ -124,12 +124,15 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
             if s.amount.is_some() || s.currency.is_some() {
                 return Err(ConfigError::PriceWithAmount(ctx));
             }
-            let entry = config.price_book.get(key).ok_or_else(|| ConfigError::UnknownPrice {
-                context: ctx.clone(),
-                key: key.clone(),
-                suggestion: suggest::closest(key, config.price_book.keys().map(String::as_str))
-                    .map(str::to_owned),
-            })?;
+            let entry = config
+                .price_book
+                .get(key)
+                .ok_or_else(|| ConfigError::UnknownPrice {
+                    context: ctx.clone(),
+                    key: key.clone(),
+                    suggestion: suggest::closest(key, config.price_book.keys().map(String::as_str))
+                        .map(str::to_owned),
+                })?;
             Some((key.as_str(), entry))
         }
         None => None,
@@ -139,10 +142,12 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
         (Some((_, entry)), _) => entry.amount,
         (None, Some(text)) => {
             let currency = match &s.currency {
-                Some(code) => Currency::from_code(code).map_err(|source| ConfigError::Currency {
-                    context: ctx.clone(),
-                    source,
-                })?,
+                Some(code) => {
+                    Currency::from_code(code).map_err(|source| ConfigError::Currency {
+                        context: ctx.clone(),
+                        source,
+                    })?
+                }
                 None => defaults.currency,
             };
             parse_amount(&ctx, text, currency)?
@@ -153,7 +158,9 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
                     "{ctx}: `currency` is set without `amount`; set both, or neither to use the defaults"
                 )));
             }
-            defaults.amount.ok_or_else(|| ConfigError::NoAmount(ctx.clone()))?
+            defaults
+                .amount
+                .ok_or_else(|| ConfigError::NoAmount(ctx.clone()))?
         }
     };
 
@@ -188,7 +195,9 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
     for (i, method) in methods.iter().enumerate() {
         check_method_syntax(&ctx, method)?;
         if methods[..i].contains(method) {
-            return Err(ConfigError::Invalid(format!("{ctx}: method `{method}` is listed twice")));
+            return Err(ConfigError::Invalid(format!(
+                "{ctx}: method `{method}` is listed twice"
+            )));
         }
     }
 
@@ -220,10 +229,12 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
     let mut offers = Vec::with_capacity(methods.len());
     for method in methods {
         let rail = gate.rail(&ctx, &method)?;
-        let fields = rail.challenge_request(&price).map_err(|source| ConfigError::Rail {
-            method: method.clone(),
-            source,
-        })?;
+        let fields = rail
+            .challenge_request(&price)
+            .map_err(|source| ConfigError::Rail {
+                method: method.clone(),
+                source,
+            })?;
         let request = PaymentRequest::from_fields(fields);
         let intent = rail.intent().to_owned();
 
@@ -249,7 +260,8 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
         let mut mac_middle = String::from("||");
         if let Some(header) = &config.credential_header {
             tail.push_str(", ");
-            auth_params::push_param(&mut tail, "header", header).map_err(|e| header_error(&ctx, e))?;
+            auth_params::push_param(&mut tail, "header", header)
+                .map_err(|e| header_error(&ctx, e))?;
             mac_middle.push_str(header);
             mac_middle.push('|');
         }

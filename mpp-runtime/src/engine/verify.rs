@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::binding::{ChallengeKey, fields_of};
+use crate::binding::{ChallengeKey, PrefixedMac, fields_of};
 use crate::random::NonceSource;
 use crate::wire::base64url;
 use crate::wire::challenge::is_default_credential_header;
@@ -60,7 +60,8 @@ impl ExpectedOpaque<'_> {
                     && json.starts_with(prefix.as_bytes())
                     && json.ends_with(suffix.as_bytes())
                     && base64url::is_base64url_nopad(
-                        std::str::from_utf8(&json[prefix.len()..json.len() - suffix.len()]).unwrap_or("!"),
+                        std::str::from_utf8(&json[prefix.len()..json.len() - suffix.len()])
+                            .unwrap_or("!"),
                     )
             }
             _ => false,
@@ -71,7 +72,10 @@ impl ExpectedOpaque<'_> {
 fn invalid(challenge: &Challenge, reason: &str) -> Problem {
     Problem::new(
         ProblemType::InvalidChallenge,
-        format!("Challenge \"{}\" is invalid: {reason}.", truncate_id(&challenge.id)),
+        format!(
+            "Challenge \"{}\" is invalid: {reason}.",
+            truncate_id(&challenge.id)
+        ),
     )
 }
 
@@ -108,13 +112,61 @@ pub fn verify_echo(
     echo: &Challenge,
     now: Timestamp,
 ) -> Result<(), Problem> {
+    verify_echo_with(key, None, expected, echo, now)
+}
+
+/// [`verify_echo`], reusing the route's HMAC state for the constant prefix
+/// (`realm|method|intent|request|`) when the echo's prefix is the expected one.
+pub(crate) fn verify_echo_with(
+    key: &ChallengeKey,
+    prefix: Option<&PrefixedMac>,
+    expected: &Expected<'_>,
+    echo: &Challenge,
+    now: Timestamp,
+) -> Result<(), Problem> {
     // 1. Binding: recompute the HMAC over the echoed fields.
     let request = canonical_request(echo, expected.request);
-    if !key.verify_id(&fields_of(echo, &request), &echo.id) {
+    let same_prefix = echo.realm == expected.realm
+        && echo.method == expected.method
+        && echo.intent == expected.intent
+        && *request == *expected.request.encoded();
+    let issued = match prefix {
+        Some(mac) if same_prefix => {
+            let header = echo
+                .header
+                .as_deref()
+                .filter(|h| !is_default_credential_header(h));
+            let mut rest = [""; 7];
+            let parts: &[&str] = {
+                rest[0] = echo.expires.as_deref().unwrap_or("");
+                rest[1] = "|";
+                rest[2] = echo.digest.as_deref().unwrap_or("");
+                rest[3] = "|";
+                match header {
+                    Some(h) => {
+                        rest[4] = h;
+                        rest[5] = "|";
+                        rest[6] = echo.opaque.as_deref().unwrap_or("");
+                        &rest
+                    }
+                    None => {
+                        rest[4] = echo.opaque.as_deref().unwrap_or("");
+                        &rest[..5]
+                    }
+                }
+            };
+            mac.verify(parts, &echo.id)
+        }
+        _ => key.verify_id(&fields_of(echo, &request), &echo.id),
+    };
+    if !issued {
         return Err(invalid(echo, "challenge was not issued by this server"));
     }
     // 2. Pinning: the echo must be what this route issues now.
-    let echo_header = echo.header.as_deref().filter(|h| !is_default_credential_header(h));
+    let echo_header = echo
+        .header
+        .as_deref()
+        .filter(|h| !is_default_credential_header(h));
     let mismatch = if echo.realm != expected.realm {
         Some("realm")
     } else if echo.method != expected.method {

@@ -141,13 +141,17 @@ pub fn parse_amount(text: &str, currency: Currency) -> Result<Amount, AmountErro
         Some(p) => (&text[..p], &text[p + 1..], p + 1),
         None => (text, "", text.len()),
     };
-    if let Some(p) = point {
-        if int_part.is_empty() || frac_part.is_empty() {
-            return Err(AmountError::MisplacedPoint { span: p..p + 1 });
-        }
+    if let Some(p) = point
+        && (int_part.is_empty() || frac_part.is_empty())
+    {
+        return Err(AmountError::MisplacedPoint { span: p..p + 1 });
     }
     if int_part.len() > 1 && int_part.starts_with('0') {
-        let zeros = int_part.bytes().take_while(|&b| b == b'0').count().min(int_part.len() - 1);
+        let zeros = int_part
+            .bytes()
+            .take_while(|&b| b == b'0')
+            .count()
+            .min(int_part.len() - 1);
         return Err(AmountError::LeadingZero { span: 0..zeros });
     }
     let allowed = currency.exponent();
@@ -161,7 +165,9 @@ pub fn parse_amount(text: &str, currency: Currency) -> Result<Amount, AmountErro
             currency,
         });
     }
-    let too_large = || AmountError::TooLarge { span: whole.clone() };
+    let too_large = || AmountError::TooLarge {
+        span: whole.clone(),
+    };
     let mut minor: u64 = 0;
     for b in int_part.bytes().chain(frac_part.bytes()) {
         minor = minor
@@ -284,19 +290,22 @@ mod tests {
     #[test]
     fn parses_per_currency_exponent() {
         assert_eq!(parse_amount("100", cur("JPY")).unwrap().minor_units(), 100);
-        assert_eq!(parse_amount("1.234", cur("KWD")).unwrap().minor_units(), 1234);
+        assert_eq!(
+            parse_amount("1.234", cur("KWD")).unwrap().minor_units(),
+            1234
+        );
         assert_eq!(parse_amount("0.01", cur("USD")).unwrap().minor_units(), 1);
-        assert_eq!(parse_amount("0.50", cur("EUR")).unwrap().to_string(), "0.50");
+        assert_eq!(
+            parse_amount("0.50", cur("EUR")).unwrap().to_string(),
+            "0.50"
+        );
         assert_eq!(parse_amount("7", cur("KWD")).unwrap().to_string(), "7.000");
     }
 
     #[test]
     fn points_at_the_offending_text() {
         let usd = Currency::USD;
-        assert_eq!(
-            parse_amount("5.001", usd).unwrap_err().span(),
-            Some(4..5)
-        );
+        assert_eq!(parse_amount("5.001", usd).unwrap_err().span(), Some(4..5));
         assert_eq!(parse_amount("5.0a", usd).unwrap_err().span(), Some(3..4));
         assert_eq!(parse_amount("1.2.3", usd).unwrap_err().span(), Some(3..4));
         assert_eq!(parse_amount(".5", usd).unwrap_err().span(), Some(0..1));

@@ -79,7 +79,9 @@ impl Currency {
 
     /// Every supported code with its exponent.
     pub fn all() -> impl Iterator<Item = Currency> {
-        ISO_4217.iter().filter_map(|(c, _)| Currency::from_code(c).ok())
+        ISO_4217
+            .iter()
+            .filter_map(|(c, _)| Currency::from_code(c).ok())
     }
 }
 
@@ -137,9 +139,11 @@ mod tests {
         for pair in ISO_4217.windows(2) {
             assert!(pair[0].0 < pair[1].0, "{:?}", pair);
         }
-        assert!(ISO_4217.iter().all(|(c, e)| c.len() == 3
-            && c.bytes().all(|b| b.is_ascii_uppercase())
-            && *e <= 4));
+        assert!(
+            ISO_4217
+                .iter()
+                .all(|(c, e)| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) && *e <= 4)
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ impl fmt::Display for ScopeError {
         match self {
             Self::Empty => f.write_str("the scope is empty"),
             Self::TooLong { len } => {
-                write!(f, "the scope is {len} characters long; the limit is {MAX_SCOPE_LEN}")
+                write!(
+                    f,
+                    "the scope is {len} characters long; the limit is {MAX_SCOPE_LEN}"
+                )
             }
             Self::InvalidCharacter { found, .. } => write!(
                 f,
@@ -115,5 +118,9 @@ pub fn default_scope(path_template: &str) -> String {
     while out.ends_with('.') {
         out.pop();
     }
-    if out.is_empty() { "root".to_owned() } else { out }
+    if out.is_empty() {
+        "root".to_owned()
+    } else {
+        out
+    }
 }

@@ -32,7 +32,12 @@ trait Lifetime {
 struct ByLifetime;
 
 impl<V: Lifetime> Expiry<String, V> for ByLifetime {
-    fn expire_after_create(&self, _key: &String, value: &V, _created_at: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &V,
+        _created_at: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl())
     }
 }
@@ -208,12 +213,20 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(token) })
     }
 
-    fn unlock<'a>(&'a self, key: &'a str, token: LockToken) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn unlock<'a>(
+        &'a self,
+        key: &'a str,
+        token: LockToken,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.unlock_now(key, token);
         Box::pin(async { Ok(()) })
     }
 
-    fn create_session(&self, session: SessionRecord, now: Timestamp) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn create_session(
+        &self,
+        session: SessionRecord,
+        now: Timestamp,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         let result = self.create_now(session, now);
         Box::pin(async move { result })
     }
@@ -228,7 +241,10 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(outcome) })
     }
 
-    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+    fn session<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         let record = self.read_now(id);
         Box::pin(async move { Ok(record) })
     }

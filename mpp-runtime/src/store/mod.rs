@@ -61,6 +61,9 @@ pub struct SessionRecord {
 }
 
 /// The result of spending one session credit.
+// `Spent` is large, but the outcome is moved once per request and its record
+// goes straight into the grant; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SpendOutcome {
     /// One credit spent; the record shows what is left.
@@ -107,11 +110,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<LockToken>, StoreError>>;
 
     /// Releases the lock `key` if `token` still holds it.
-    fn unlock<'a>(&'a self, key: &'a str, token: LockToken) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn unlock<'a>(
+        &'a self,
+        key: &'a str,
+        token: LockToken,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
 
     /// Stores a new session created at `now`. Ids are unique; creating an
     /// existing id is an error.
-    fn create_session(&self, session: SessionRecord, now: Timestamp) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn create_session(
+        &self,
+        session: SessionRecord,
+        now: Timestamp,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Atomically spends one credit of session `id` if it belongs to `scope`,
     /// is unexpired at `now` and has credits left. Never goes below zero.
@@ -123,5 +134,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<SpendOutcome, StoreError>>;
 
     /// Reads a session without spending.
-    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
+    fn session<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
 }

@@ -89,7 +89,7 @@ pub fn check_header(header: &str) -> Result<(), AuthParamError> {
             limit: MAX_HEADER_LEN,
         });
     }
-    if header.bytes().any(|b| b == b'\r' || b == b'\n') {
+    if memchr::memchr2(b'\r', b'\n', header.as_bytes()).is_some() {
         return Err(AuthParamError::LineBreak);
     }
     Ok(())
@@ -98,8 +98,36 @@ pub fn check_header(header: &str) -> Result<(), AuthParamError> {
 /// Byte offsets where `scheme` begins as an auth scheme: at the start or after
 /// a comma, outside quoted strings, and followed by whitespace.
 pub fn scheme_starts(header: &str, scheme: &str) -> Vec<usize> {
-    let b = header.as_bytes();
     let mut starts = Vec::new();
+    for_each_scheme_start(header, scheme, |at| {
+        starts.push(at);
+        true
+    });
+    starts
+}
+
+/// The first offset where `scheme` begins as an auth scheme (see
+/// [`scheme_starts`]), found without scanning further than needed.
+pub fn first_scheme_start(header: &str, scheme: &str) -> Option<usize> {
+    let b = header.as_bytes();
+    // The common case: the value starts with the scheme.
+    if b.len() > scheme.len()
+        && b[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+        && is_ows(b[scheme.len()])
+    {
+        return Some(0);
+    }
+    let mut first = None;
+    for_each_scheme_start(header, scheme, |at| {
+        first = Some(at);
+        false
+    });
+    first
+}
+
+/// Calls `found` with each scheme start until it returns `false`.
+fn for_each_scheme_start(header: &str, scheme: &str, mut found: impl FnMut(usize) -> bool) {
+    let b = header.as_bytes();
     let mut in_quotes = false;
     let mut escaped = false;
     // Whether only whitespace has been seen since the last comma (or start).
@@ -130,15 +158,15 @@ pub fn scheme_starts(header: &str, scheme: &str) -> Vec<usize> {
                     && b.len() > i + scheme.len()
                     && b[i..i + scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
                     && is_ows(b[i + scheme.len()])
+                    && !found(i)
                 {
-                    starts.push(i);
+                    return;
                 }
                 at_boundary = false;
             }
         }
         i += 1;
     }
-    starts
 }
 
 /// Parses `name=value` pairs from the start of `input` until the input ends or
@@ -247,12 +275,12 @@ fn read_quoted(input: &str, start: usize) -> Result<Option<(Cow<'_, str>, usize)
                 let Some(next) = input[i + 1..].chars().next() else {
                     return Ok(None);
                 };
-                if next == 'u' {
-                    if let Some(unit) = hex4(b.get(i + 2..i + 6)) {
-                        push_utf16_unit(&mut value, &mut pending_high, unit);
-                        i += 6;
-                        continue;
-                    }
+                if next == 'u'
+                    && let Some(unit) = hex4(b.get(i + 2..i + 6))
+                {
+                    push_utf16_unit(&mut value, &mut pending_high, unit);
+                    i += 6;
+                    continue;
                 }
                 if pending_high.take().is_some() {
                     value.push(char::REPLACEMENT_CHARACTER);
@@ -264,7 +292,10 @@ fn read_quoted(input: &str, start: usize) -> Result<Option<(Cow<'_, str>, usize)
                 if pending_high.take().is_some() {
                     value.push(char::REPLACEMENT_CHARACTER);
                 }
-                let c = input[i..].chars().next().unwrap_or(char::REPLACEMENT_CHARACTER);
+                let c = input[i..]
+                    .chars()
+                    .next()
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
                 value.push(c);
                 i += c.len_utf8();
             }
@@ -340,7 +371,9 @@ pub fn push_quoted_body(out: &mut String, name: &str, value: &str) -> Result<(),
                 for unit in c.encode_utf16(&mut units) {
                     out.push_str("\\u");
                     for shift in [12, 8, 4, 0] {
-                        out.push(char::from(b"0123456789abcdef"[usize::from((*unit >> shift) & 0xf)]));
+                        out.push(char::from(
+                            b"0123456789abcdef"[usize::from((*unit >> shift) & 0xf)],
+                        ));
                     }
                 }
             }
@@ -393,11 +426,11 @@ mod tests {
         let mut out = String::new();
         push_param(&mut out, "description", "café ☕ \u{1F600} \"q\"").unwrap();
         assert!(out.is_ascii());
+        assert_eq!(out, r#"description="caf\u00e9 \u2615 \ud83d\ude00 \"q\"""#);
         assert_eq!(
-            out,
-            r#"description="caf\u00e9 \u2615 \ud83d\ude00 \"q\"""#
+            parse(&out).get("description"),
+            Some("café ☕ \u{1F600} \"q\"")
         );
-        assert_eq!(parse(&out).get("description"), Some("café ☕ \u{1F600} \"q\""));
     }
 
     #[test]

@@ -110,26 +110,53 @@ pub fn decode(input: &str) -> Result<Vec<u8>, Base64Error> {
     if unpadded.len() % 4 == 1 {
         return Err(Base64Error::InvalidLength(unpadded.len()));
     }
-    let mut out = Vec::with_capacity(unpadded.len() / 4 * 3 + 2);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for (at, &byte) in unpadded.iter().enumerate() {
-        let value = DECODE[byte as usize];
-        if value == INVALID {
-            return Err(Base64Error::InvalidCharacter {
-                at,
-                found: char_at(input, at),
-            });
+    let full = unpadded.len() / 4;
+    let rest = &unpadded[full * 4..];
+    let mut out = vec![0u8; full * 3 + rest.len().saturating_sub(1)];
+    let (body, tail) = out.split_at_mut(full * 3);
+    for (quad, triple) in unpadded.chunks_exact(4).zip(body.chunks_exact_mut(3)) {
+        let (a, b, c, d) = (
+            DECODE[quad[0] as usize],
+            DECODE[quad[1] as usize],
+            DECODE[quad[2] as usize],
+            DECODE[quad[3] as usize],
+        );
+        let n = (u32::from(a) << 18) | (u32::from(b) << 12) | (u32::from(c) << 6) | u32::from(d);
+        triple.copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        // INVALID has its high bit set; valid sextets never do.
+        if (a | b | c | d) & 0x80 != 0 {
+            return Err(invalid_at(input, 0));
         }
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
+    }
+    if !rest.is_empty() {
+        let offset = full * 4;
+        let mut n = 0u32;
+        for (i, &byte) in rest.iter().enumerate() {
+            let value = DECODE[byte as usize];
+            if value == INVALID {
+                return Err(invalid_at(input, offset + i));
+            }
+            n |= u32::from(value) << (18 - 6 * i);
+        }
+        tail[0] = (n >> 16) as u8;
+        if rest.len() == 3 {
+            tail[1] = (n >> 8) as u8;
         }
     }
     Ok(out)
+}
+
+/// The error for the first invalid character at or after `from`.
+#[cold]
+fn invalid_at(input: &str, from: usize) -> Base64Error {
+    let at = input.as_bytes()[from..]
+        .iter()
+        .position(|&b| DECODE[b as usize] == INVALID)
+        .map_or(from, |i| from + i);
+    Base64Error::InvalidCharacter {
+        at,
+        found: char_at(input, at),
+    }
 }
 
 /// Decodes like [`decode`] and requires the result to be UTF-8 text.
@@ -143,7 +170,7 @@ fn strip_padding(bytes: &[u8]) -> Result<&[u8], Base64Error> {
     if pad == 0 {
         return Ok(bytes);
     }
-    if pad > 2 || bytes.len() % 4 != 0 {
+    if pad > 2 || !bytes.len().is_multiple_of(4) {
         return Err(Base64Error::InvalidPadding);
     }
     Ok(&bytes[..bytes.len() - pad])

@@ -80,7 +80,10 @@ pub fn is_valid_method(method: &str) -> bool {
 
 /// Whether `intent` is a valid intent identifier (`1*(ALPHA / DIGIT / "-")`).
 pub fn is_valid_intent(intent: &str) -> bool {
-    !intent.is_empty() && intent.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !intent.is_empty()
+        && intent
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// Whether `name` is a valid HTTP field name (an RFC 9110 token).
@@ -103,9 +106,8 @@ impl Challenge {
     /// ignored.
     pub fn parse(header: &str) -> Result<Self, ChallengeError> {
         auth_params::check_header(header)?;
-        let start = *auth_params::scheme_starts(header, SCHEME)
-            .first()
-            .ok_or(ChallengeError::MissingScheme)?;
+        let start =
+            auth_params::first_scheme_start(header, SCHEME).ok_or(ChallengeError::MissingScheme)?;
         Self::parse_at(header, start)
     }
 
@@ -126,10 +128,10 @@ impl Challenge {
     fn parse_at(header: &str, start: usize) -> Result<Self, ChallengeError> {
         let params_text = header[start + SCHEME.len()..].trim_start_matches([' ', '\t']);
         let (params, _) = auth_params::parse_params(params_text)?;
-        if let Some(name) = &params.unterminated {
-            if KNOWN_PARAMS.contains(&name.as_str()) {
-                return Err(AuthParamError::Malformed(params_text.len()).into());
-            }
+        if let Some(name) = &params.unterminated
+            && KNOWN_PARAMS.contains(&name.as_str())
+        {
+            return Err(AuthParamError::Malformed(params_text.len()).into());
         }
         let required = |name: &'static str| -> Result<String, ChallengeError> {
             params
@@ -159,10 +161,10 @@ impl Challenge {
             .get("header")
             .filter(|h| !is_default_credential_header(h))
             .map(str::to_owned);
-        if let Some(name) = &header_name {
-            if !is_valid_header_name(name) {
-                return Err(invalid("header", "must be an HTTP field name"));
-            }
+        if let Some(name) = &header_name
+            && !is_valid_header_name(name)
+        {
+            return Err(invalid("header", "must be an HTTP field name"));
         }
         Ok(Self {
             id,
@@ -226,7 +228,10 @@ impl Challenge {
         map.insert("realm".into(), self.realm.clone().into());
         map.insert("method".into(), self.method.clone().into());
         map.insert("intent".into(), self.intent.clone().into());
-        map.insert("request".into(), Value::Object(self.request.fields().clone()));
+        map.insert(
+            "request".into(),
+            Value::Object(self.request.fields().clone()),
+        );
         for (name, value) in [
             ("description", &self.description),
             ("digest", &self.digest),

@@ -1,6 +1,10 @@
 //! The paid retry: `Authorization: Payment <base64url(JSON)>`, and the
 //! metered-session form `Authorization: Payment session="sess_…"`.
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -33,6 +37,9 @@ pub struct Credential {
 }
 
 /// What a `Payment` `Authorization` header carries.
+// Parsed once per request and consumed at once; boxing the credential would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Authorization {
     /// A paid retry.
@@ -99,9 +106,10 @@ impl Authorization {
         if header.len() > MAX_CREDENTIAL_LEN {
             return Err(CredentialError::TooLarge(header.len()));
         }
-        auth_params::check_header(header)?;
-        let start = *auth_params::scheme_starts(header, SCHEME)
-            .first()
+        if memchr::memchr2(b'\r', b'\n', header.as_bytes()).is_some() {
+            return Err(AuthParamError::LineBreak.into());
+        }
+        let start = auth_params::first_scheme_start(header, SCHEME)
             .ok_or(CredentialError::MissingScheme)?;
         let rest = header[start + SCHEME.len()..].trim_start_matches([' ', '\t']);
         if let Some(token) = token68(rest) {
@@ -122,32 +130,28 @@ impl Authorization {
     pub fn from_values<'a>(
         values: impl IntoIterator<Item = &'a str>,
     ) -> Option<Result<Self, CredentialError>> {
-        values.into_iter().find_map(|value| match Self::parse(value) {
-            Err(CredentialError::MissingScheme) => None,
-            other => Some(other),
-        })
+        values
+            .into_iter()
+            .find_map(|value| match Self::parse(value) {
+                Err(CredentialError::MissingScheme) => None,
+                other => Some(other),
+            })
     }
 }
 
-/// The token68 at the start of `rest`, if `rest` holds one (rather than
-/// auth-params): `1*(ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/") *"="`
-/// followed by the end of the value, whitespace or a comma.
+/// The token68 at the start of `rest`, if `rest` holds one rather than
+/// auth-params: a run up to the end, whitespace or a comma, with no `=`
+/// before its trailing padding and no quote. Its characters are checked by
+/// the base64 decoder.
 fn token68(rest: &str) -> Option<&str> {
     let b = rest.as_bytes();
-    let mut i = 0;
-    while i < b.len() && (b[i].is_ascii_alphanumeric() || b"-._~+/".contains(&b[i])) {
-        i += 1;
-    }
-    if i == 0 {
+    let end = memchr::memchr3(b' ', b'\t', b',', b).unwrap_or(b.len());
+    let token = &b[..end];
+    let body = token.len() - token.iter().rev().take_while(|&&c| c == b'=').count();
+    if body == 0 || memchr::memchr2(b'=', b'"', &token[..body]).is_some() {
         return None;
     }
-    while i < b.len() && b[i] == b'=' {
-        i += 1;
-    }
-    match b.get(i) {
-        None | Some(b' ' | b'\t' | b',') => Some(&rest[..i]),
-        _ => None,
-    }
+    Some(&rest[..end])
 }
 
 impl Credential {
@@ -162,72 +166,17 @@ impl Credential {
     /// Decodes the base64url token of a credential.
     pub fn from_token(token: &str) -> Result<Self, CredentialError> {
         let bytes = base64url::decode(token)?;
-        let value: Value =
+        let wire: WireCredential<'_> =
             serde_json::from_slice(&bytes).map_err(|e| CredentialError::Json(e.to_string()))?;
-        Self::from_json(value)
+        wire.into_credential()
     }
 
     /// Builds a credential from its decoded JSON form (`challenge.request` a
-    /// base64url string).
-    pub fn from_json(value: Value) -> Result<Self, CredentialError> {
-        let Value::Object(mut top) = value else {
-            return Err(CredentialError::Json("not an object".into()));
-        };
-        let Some(Value::Object(mut ch)) = top.remove("challenge") else {
-            return Err(match top.contains_key("challenge") {
-                true => invalid("challenge", "must be an object"),
-                false => CredentialError::Missing("challenge"),
-            });
-        };
-        let payload = match top.remove("payload") {
-            Some(Value::Object(map)) => map,
-            Some(_) => return Err(invalid("payload", "must be an object")),
-            None => return Err(CredentialError::Missing("payload")),
-        };
-        let source = match top.remove("source") {
-            None | Some(Value::Null) => None,
-            Some(v @ (Value::String(_) | Value::Object(_))) => Some(v),
-            Some(_) => return Err(invalid("source", "must be a string or an object")),
-        };
-        let id = take_string(&mut ch, "id", "challenge.id")?
-            .ok_or(CredentialError::Missing("challenge.id"))?;
-        if id.is_empty() {
-            return Err(invalid("challenge.id", "must not be empty"));
-        }
-        let required = |ch: &mut Map<String, Value>, name: &str, path: &'static str| {
-            take_string(ch, name, path)?.ok_or(CredentialError::Missing(path))
-        };
-        let realm = required(&mut ch, "realm", "challenge.realm")?;
-        let method = required(&mut ch, "method", "challenge.method")?;
-        let intent = required(&mut ch, "intent", "challenge.intent")?;
-        let request = PaymentRequest::decode(&required(&mut ch, "request", "challenge.request")?)?;
-        let opaque = match ch.remove("opaque") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            // Older mppx clients echoed `opaque` expanded as a string map.
-            Some(Value::Object(map)) if map.values().all(Value::is_string) => {
-                Some(jcs::object_to_base64url(&map))
-            }
-            Some(_) => return Err(invalid("challenge.opaque", "must be a string")),
-        };
-        let header = take_string(&mut ch, "header", "challenge.header")?
-            .filter(|h| !is_default_credential_header(h));
-        Ok(Self {
-            challenge: Challenge {
-                id,
-                realm,
-                method,
-                intent,
-                request,
-                description: take_string(&mut ch, "description", "challenge.description")?,
-                digest: take_string(&mut ch, "digest", "challenge.digest")?,
-                expires: take_string(&mut ch, "expires", "challenge.expires")?,
-                header,
-                opaque,
-            },
-            payload,
-            source,
-        })
+    /// base64url string), as found inside the `Authorization` token.
+    pub fn from_json(value: &Value) -> Result<Self, CredentialError> {
+        let wire =
+            WireCredential::deserialize(value).map_err(|e| CredentialError::Json(e.to_string()))?;
+        wire.into_credential()
     }
 
     /// The credential as a protocol object: the challenge with its `request`
@@ -248,8 +197,11 @@ impl Credential {
         let Value::Object(top) = value else {
             return Err(CredentialError::Json("not an object".into()));
         };
-        let challenge = top.get("challenge").ok_or(CredentialError::Missing("challenge"))?;
-        let challenge = Challenge::from_json(challenge).map_err(|e| invalid("challenge", e.to_string()))?;
+        let challenge = top
+            .get("challenge")
+            .ok_or(CredentialError::Missing("challenge"))?;
+        let challenge =
+            Challenge::from_json(challenge).map_err(|e| invalid("challenge", e.to_string()))?;
         if challenge.id.is_empty() {
             return Err(invalid("challenge.id", "must not be empty"));
         }
@@ -321,15 +273,232 @@ impl Credential {
     }
 }
 
-fn take_string(
-    map: &mut Map<String, Value>,
-    name: &str,
-    path: &'static str,
-) -> Result<Option<String>, CredentialError> {
-    match map.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(invalid(path, "must be a string")),
+/// A string that borrows from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// `opaque` as echoed: the base64url string, or (older mppx clients) the
+/// expanded string map.
+enum WireOpaque<'a> {
+    Text(Cow<'a, str>),
+    Map(Map<String, Value>),
+}
+
+impl<'de> Deserialize<'de> for WireOpaque<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OpaqueVisitor;
+        impl<'de> Visitor<'de> for OpaqueVisitor {
+            type Value = WireOpaque<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a string map")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(WireOpaque::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(WireOpaque::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut map = Map::new();
+                while let Some((key, value)) = access.next_entry::<String, String>()? {
+                    map.insert(key, Value::String(value));
+                }
+                Ok(WireOpaque::Map(map))
+            }
+        }
+        deserializer.deserialize_any(OpaqueVisitor)
+    }
+}
+
+/// The echoed challenge as found in the token (`request` still encoded).
+#[derive(Default)]
+struct WireChallenge<'a> {
+    id: Option<Cow<'a, str>>,
+    realm: Option<Cow<'a, str>>,
+    method: Option<Cow<'a, str>>,
+    intent: Option<Cow<'a, str>>,
+    request: Option<Cow<'a, str>>,
+    description: Option<Cow<'a, str>>,
+    digest: Option<Cow<'a, str>>,
+    expires: Option<Cow<'a, str>>,
+    header: Option<Cow<'a, str>>,
+    opaque: Option<WireOpaque<'a>>,
+}
+
+/// The decoded token: objects only (never arrays), duplicate keys refused,
+/// unknown keys ignored.
+struct WireCredential<'a> {
+    challenge: Option<WireChallenge<'a>>,
+    payload: Option<Value>,
+    source: Option<Value>,
+}
+
+fn set_once<T, E: de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+    if slot.is_some() {
+        return Err(E::duplicate_field(name));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for WireChallenge<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ChallengeVisitor;
+        impl<'de> Visitor<'de> for ChallengeVisitor {
+            type Value = WireChallenge<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a challenge object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut c = WireChallenge::default();
+                while let Some(Text(key)) = access.next_key::<Text<'de>>()? {
+                    let slot = match key.as_ref() {
+                        "id" => &mut c.id,
+                        "realm" => &mut c.realm,
+                        "method" => &mut c.method,
+                        "intent" => &mut c.intent,
+                        "request" => &mut c.request,
+                        "description" => &mut c.description,
+                        "digest" => &mut c.digest,
+                        "expires" => &mut c.expires,
+                        "header" => &mut c.header,
+                        "opaque" => {
+                            let value = access.next_value::<Option<WireOpaque<'de>>>()?;
+                            if let Some(value) = value {
+                                set_once(&mut c.opaque, value, "opaque")?;
+                            }
+                            continue;
+                        }
+                        _ => {
+                            access.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if let Some(Text(value)) = access.next_value::<Option<Text<'de>>>()? {
+                        if slot.is_some() {
+                            return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                        }
+                        *slot = Some(value);
+                    }
+                }
+                Ok(c)
+            }
+        }
+        deserializer.deserialize_map(ChallengeVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for WireCredential<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CredentialVisitor;
+        impl<'de> Visitor<'de> for CredentialVisitor {
+            type Value = WireCredential<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a credential object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+                let mut out = WireCredential {
+                    challenge: None,
+                    payload: None,
+                    source: None,
+                };
+                while let Some(Text(key)) = access.next_key::<Text<'de>>()? {
+                    match key.as_ref() {
+                        "challenge" => {
+                            let value = access.next_value::<WireChallenge<'de>>()?;
+                            set_once(&mut out.challenge, value, "challenge")?;
+                        }
+                        "payload" => {
+                            let value = access.next_value::<Value>()?;
+                            set_once(&mut out.payload, value, "payload")?;
+                        }
+                        "source" => {
+                            let value = access.next_value::<Value>()?;
+                            set_once(&mut out.source, value, "source")?;
+                        }
+                        _ => {
+                            access.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        deserializer.deserialize_map(CredentialVisitor)
+    }
+}
+
+impl WireCredential<'_> {
+    fn into_credential(self) -> Result<Credential, CredentialError> {
+        let ch = self
+            .challenge
+            .ok_or(CredentialError::Missing("challenge"))?;
+        let payload = match self.payload {
+            Some(Value::Object(map)) => map,
+            Some(_) => return Err(invalid("payload", "must be an object")),
+            None => return Err(CredentialError::Missing("payload")),
+        };
+        let source = match self.source {
+            None | Some(Value::Null) => None,
+            Some(v @ (Value::String(_) | Value::Object(_))) => Some(v),
+            Some(_) => return Err(invalid("source", "must be a string or an object")),
+        };
+        let id = ch.id.ok_or(CredentialError::Missing("challenge.id"))?;
+        if id.is_empty() {
+            return Err(invalid("challenge.id", "must not be empty"));
+        }
+        let required = |v: Option<Cow<'_, str>>, path: &'static str| {
+            v.map(Cow::into_owned).ok_or(CredentialError::Missing(path))
+        };
+        let request = ch
+            .request
+            .ok_or(CredentialError::Missing("challenge.request"))?;
+        let opaque = match ch.opaque {
+            None => None,
+            Some(WireOpaque::Text(s)) => Some(s.into_owned()),
+            // Older mppx clients echoed `opaque` expanded as a string map.
+            Some(WireOpaque::Map(map)) => Some(jcs::object_to_base64url(&map)),
+        };
+        Ok(Credential {
+            challenge: Challenge {
+                id: id.into_owned(),
+                realm: required(ch.realm, "challenge.realm")?,
+                method: required(ch.method, "challenge.method")?,
+                intent: required(ch.intent, "challenge.intent")?,
+                request: PaymentRequest::decode(&request)?,
+                description: ch.description.map(Cow::into_owned),
+                digest: ch.digest.map(Cow::into_owned),
+                expires: ch.expires.map(Cow::into_owned),
+                header: ch
+                    .header
+                    .filter(|h| !is_default_credential_header(h))
+                    .map(Cow::into_owned),
+                opaque,
+            },
+            payload,
+            source,
+        })
     }
 }
 
@@ -341,26 +510,57 @@ mod tests {
     fn distinguishes_token68_from_session_params() {
         assert_eq!(token68("abc=="), Some("abc=="));
         assert_eq!(token68("abc, Bearer x"), Some("abc"));
+        assert_eq!(token68("a=b"), None);
+        assert_eq!(token68(""), None);
         assert_eq!(token68(r#"session="sess_1""#), None);
         assert_eq!(token68("session=sess_1"), None);
         assert_eq!(
             Authorization::parse(r#"Payment method="stripe", session="sess_1""#).unwrap(),
-            Authorization::Session(SessionToken { id: "sess_1".into() })
+            Authorization::Session(SessionToken {
+                id: "sess_1".into()
+            })
         );
         assert_eq!(
             Authorization::parse("payment session=sess_2").unwrap(),
-            Authorization::Session(SessionToken { id: "sess_2".into() })
+            Authorization::Session(SessionToken {
+                id: "sess_2".into()
+            })
         );
     }
 
     #[test]
     fn takes_the_first_payment_credential() {
-        let values = ["Bearer abc", "Basic x, Payment session=\"s1\"", "Payment session=s2"];
+        let values = [
+            "Bearer abc",
+            "Basic x, Payment session=\"s1\"",
+            "Payment session=s2",
+        ];
         assert_eq!(
             Authorization::from_values(values).unwrap().unwrap(),
             Authorization::Session(SessionToken { id: "s1".into() })
         );
         assert!(Authorization::from_values(["Bearer abc"]).is_none());
+    }
+
+    #[test]
+    fn only_objects_are_credentials() {
+        for json in [
+            "[]",
+            r#"[{"id":"a","realm":"r","method":"m","intent":"i","request":"e30"},{}]"#,
+            r#"{"challenge":["a","r","m","i","e30"],"payload":{}}"#,
+            r#"{"challenge":{"id":"a","id":"b","realm":"r","method":"m","intent":"i","request":"e30"},"payload":{}}"#,
+            r#"{"challenge":{"id":1,"realm":"r","method":"m","intent":"i","request":"e30"},"payload":{}}"#,
+            r#"{"challenge":{"id":"a","realm":"r","method":"m","intent":"i","request":"e30"},"payload":[]}"#,
+            r#"{"challenge":{"id":"a","realm":"r","method":"m","intent":"i","request":"W10"},"payload":{}}"#,
+        ] {
+            assert!(
+                Credential::from_token(&base64url::encode(json)).is_err(),
+                "{json}"
+            );
+        }
+        let legacy = r#"{"challenge":{"id":"a","realm":"r","method":"m","intent":"i","request":"e30","opaque":{"x":"y"}},"payload":{},"extra":1}"#;
+        let credential = Credential::from_token(&base64url::encode(legacy)).unwrap();
+        assert_eq!(credential.challenge.opaque.as_deref(), Some("eyJ4IjoieSJ9"));
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn write_f64(f: f64, out: &mut String) {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
+        out.push(if n > 0 { '+' } else { '-' });
         out.push_str(&(n - 1).abs().to_string());
     }
 }
@@ -210,7 +210,10 @@ mod tests {
         // U+1F600 is the surrogate pair D83D DE00 in UTF-16, which sorts
         // before U+FB01; by code point it would sort after. JCS uses UTF-16.
         let value = json!({"\u{FB01}": 2, "\u{1F600}": 1, "B": 3, "a": 4});
-        assert_eq!(to_string(&value), "{\"B\":3,\"a\":4,\"\u{1F600}\":1,\"\u{FB01}\":2}");
+        assert_eq!(
+            to_string(&value),
+            "{\"B\":3,\"a\":4,\"\u{1F600}\":1,\"\u{FB01}\":2}"
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub struct Receipt {
     pub external_id: Option<String>,
     /// Settlement time.
     pub timestamp: String,
-    /// Further method-specific fields.
+    /// Further method-specific fields. Keys that repeat a core field
+    /// (`method`, `reference`, `externalId`, `status`, `timestamp`) are not
+    /// written.
     pub extensions: Map<String, Value>,
 }
 
@@ -98,6 +100,49 @@ impl Receipt {
             return Err(ReceiptError::Json("not an object".into()));
         };
         Self::from_map(map)
+    }
+
+    /// The receipt as a protocol object (`{status, method, timestamp,
+    /// reference, externalId?, extra?}`), method-specific fields under
+    /// `extra` (the form the conformance harness compares).
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("status".into(), "success".into());
+        map.insert("method".into(), self.method.clone().into());
+        map.insert("timestamp".into(), self.timestamp.clone().into());
+        map.insert("reference".into(), self.reference.clone().into());
+        if let Some(external_id) = &self.external_id {
+            map.insert("externalId".into(), external_id.clone().into());
+        }
+        if !self.extensions.is_empty() {
+            map.insert("extra".into(), Value::Object(self.extensions.clone()));
+        }
+        Value::Object(map)
+    }
+
+    /// Builds a receipt from its protocol object ([`Receipt::to_json`]'s
+    /// form). Fields under `extra` become extensions; an extension may not
+    /// reuse a core field name.
+    pub fn from_protocol_json(value: &Value) -> Result<Self, ReceiptError> {
+        let Value::Object(object) = value else {
+            return Err(ReceiptError::Json("not an object".into()));
+        };
+        let core: Map<String, Value> = RESERVED
+            .iter()
+            .filter_map(|name| object.get(*name).map(|v| ((*name).to_owned(), v.clone())))
+            .collect();
+        let mut receipt = Self::from_map(core)?;
+        match object.get("extra") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(extra)) => {
+                if extra.keys().any(|k| RESERVED.contains(&k.as_str())) {
+                    return Err(ReceiptError::Field("extra"));
+                }
+                receipt.extensions = extra.clone();
+            }
+            Some(_) => return Err(ReceiptError::Field("extra")),
+        }
+        Ok(receipt)
     }
 
     /// Builds a receipt from its JSON object form.

@@ -1,6 +1,10 @@
 //! The challenge `request` parameter: a JSON object, canonicalized with JCS
 //! and base64url-encoded on the wire.
 
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -24,11 +28,28 @@ pub enum RequestError {
 /// `recipient`, `methodDetails`, …).
 ///
 /// It keeps the encoded form it was built from, so a credential that echoes
-/// the server's canonical string can be checked without re-serializing.
-#[derive(Debug, Clone, PartialEq)]
+/// the server's canonical string can be checked without re-serializing. A
+/// decoded request is validated at once but only turned into a map when its
+/// fields are read.
+#[derive(Clone)]
 pub struct PaymentRequest {
     encoded: String,
-    fields: Map<String, Value>,
+    fields: OnceLock<Map<String, Value>>,
+}
+
+impl PartialEq for PaymentRequest {
+    fn eq(&self, other: &Self) -> bool {
+        self.encoded == other.encoded || self.fields() == other.fields()
+    }
+}
+
+impl fmt::Debug for PaymentRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PaymentRequest")
+            .field("encoded", &self.encoded)
+            .field("fields", self.fields())
+            .finish()
+    }
 }
 
 impl PaymentRequest {
@@ -42,15 +63,28 @@ impl PaymentRequest {
     /// ```
     pub fn from_fields(fields: Map<String, Value>) -> Self {
         let encoded = jcs::object_to_base64url(&fields);
-        Self { encoded, fields }
+        Self {
+            encoded,
+            fields: OnceLock::from(fields),
+        }
     }
 
-    /// Decodes a wire value, keeping `encoded` exactly as given.
+    /// Decodes a wire value, keeping `encoded` exactly as given. The value
+    /// must be base64url of a JSON object.
     pub fn decode(encoded: &str) -> Result<Self, RequestError> {
-        let fields = decode_object(encoded)?;
+        let bytes = base64url::decode(encoded)?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            return Err(match serde_json::from_slice::<IgnoredAny>(&bytes) {
+                Ok(_) => RequestError::NotObject,
+                Err(e) => RequestError::Json(e.to_string()),
+            });
+        }
+        serde_json::from_slice::<IgnoredAny>(&bytes)
+            .map_err(|e| RequestError::Json(e.to_string()))?;
         Ok(Self {
             encoded: encoded.to_owned(),
-            fields,
+            fields: OnceLock::new(),
         })
     }
 
@@ -62,22 +96,26 @@ impl PaymentRequest {
 
     /// The canonical encoding (JCS, then base64url without padding).
     pub fn canonical(&self) -> String {
-        jcs::object_to_base64url(&self.fields)
+        jcs::object_to_base64url(self.fields())
     }
 
     /// The decoded fields.
     pub fn fields(&self) -> &Map<String, Value> {
-        &self.fields
+        // `decode` checked that `encoded` is a JSON object, so this cannot
+        // fall back to the empty map.
+        self.fields
+            .get_or_init(|| decode_object(&self.encoded).unwrap_or_default())
     }
 
     /// A string field of the request, if present.
     pub fn str_field(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).and_then(Value::as_str)
+        self.fields().get(name).and_then(Value::as_str)
     }
 
     /// Consumes the request, returning its fields.
     pub fn into_fields(self) -> Map<String, Value> {
-        self.fields
+        self.fields();
+        self.fields.into_inner().unwrap_or_default()
     }
 }
 

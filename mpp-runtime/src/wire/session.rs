@@ -76,7 +76,8 @@ impl SessionInfo {
     pub fn parse(header: &str) -> Result<Self, SessionHeaderError> {
         auth_params::check_header(header)?;
         let (params, _) = auth_params::parse_params(header)?;
-        let field = |name: &'static str, key: &str| params.get(key).ok_or(SessionHeaderError::Field(name));
+        let field =
+            |name: &'static str, key: &str| params.get(key).ok_or(SessionHeaderError::Field(name));
         Ok(Self {
             id: field("id", "id")?.to_owned(),
             remaining: field("remaining", "remaining")?

@@ -1,6 +1,12 @@
 //! Test fixtures: a rail defined by the tests, a store that can be switched
 //! off, and helpers to drive a gate like a client would.
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,8 +85,13 @@ impl Rail for Shared {
             match request.payload.get("proof").and_then(Value::as_str) {
                 Some("ok") => {
                     let n = rail.settled.fetch_add(1, Ordering::SeqCst) + 1;
-                    let mut settlement = Settlement::new(format!("{}_{n}", rail.name), amount, currency);
-                    settlement.payer = request.source.as_ref().and_then(Value::as_str).map(str::to_owned);
+                    let mut settlement =
+                        Settlement::new(format!("{}_{n}", rail.name), amount, currency);
+                    settlement.payer = request
+                        .source
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
                     Ok(settlement)
                 }
                 Some("short") => Ok(Settlement::new("short_1", "1", currency)),
@@ -137,19 +148,31 @@ impl Store for SwitchableStore {
             self.inner.is_claimed(key).await
         })
     }
-    fn lock<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<Option<LockToken>, StoreError>> {
+    fn lock<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Option<LockToken>, StoreError>> {
         Box::pin(async move {
             self.check()?;
             self.inner.lock(key, ttl).await
         })
     }
-    fn unlock<'a>(&'a self, key: &'a str, token: LockToken) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn unlock<'a>(
+        &'a self,
+        key: &'a str,
+        token: LockToken,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
             self.check()?;
             self.inner.unlock(key, token).await
         })
     }
-    fn create_session(&self, session: SessionRecord, now: wire::Timestamp) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn create_session(
+        &self,
+        session: SessionRecord,
+        now: wire::Timestamp,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             self.check()?;
             self.inner.create_session(session, now).await
@@ -166,7 +189,10 @@ impl Store for SwitchableStore {
             self.inner.spend_session(id, scope, now).await
         })
     }
-    fn session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+    fn session<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move {
             self.check()?;
             self.inner.session(id).await
@@ -201,7 +227,9 @@ pub fn with_auth(path: &str, authorization: &str) -> RequestView {
 pub fn denied(admission: Admission) -> Response {
     match admission {
         Admission::Denied(response) => response,
-        Admission::Granted(grant) => panic!("expected a denial, got a grant: {:?}", grant.receipt()),
+        Admission::Granted(grant) => {
+            panic!("expected a denial, got a grant: {:?}", grant.receipt())
+        }
     }
 }
 
@@ -231,7 +259,10 @@ pub fn problem_detail(response: &Response) -> String {
 /// challenges.
 pub fn assert_challenge_response(response: &Response) -> Vec<Challenge> {
     assert_eq!(response.header("cache-control"), Some("no-store"));
-    assert_eq!(response.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
     let challenges: Vec<Challenge> = response
         .header_values("www-authenticate")
         .map(|h| Challenge::parse(h).unwrap())
