@@ -100,9 +100,13 @@ impl ChallengeKey {
         base64url::encode(self.tag(fields))
     }
 
-    /// Whether `id` is the challenge id for `fields` (constant-time).
+    /// Whether `id` is the challenge id for `fields` (constant-time). Only
+    /// the canonical spelling is accepted (43 URL-safe characters, no
+    /// padding, zero spare bits): everything keyed by the id (replay
+    /// protection, the settlement lock, the rail's idempotency key) must see
+    /// one string per challenge.
     pub fn verify_id(&self, fields: &BindingFields<'_>, id: &str) -> bool {
-        let Ok(tag) = base64url::decode(id) else {
+        let Some(tag) = canonical_tag(id) else {
             return false;
         };
         let mut mac = self.mac.clone();
@@ -159,9 +163,10 @@ impl PrefixedMac {
         base64url::encode_into(&tag, out);
     }
 
-    /// Whether `id` is the id for this prefix and `rest` (constant-time).
+    /// Whether `id` is the id for this prefix and `rest` (constant-time,
+    /// canonical spelling only, as [`ChallengeKey::verify_id`]).
     pub(crate) fn verify(&self, rest: &[&str], id: &str) -> bool {
-        let Ok(tag) = base64url::decode(id) else {
+        let Some(tag) = canonical_tag(id) else {
             return false;
         };
         let mut mac = self.mac.clone();
@@ -170,6 +175,19 @@ impl PrefixedMac {
         }
         mac.verify_slice(&tag).is_ok()
     }
+}
+
+/// Length of a challenge id: base64url of a 32-byte tag, without padding.
+pub const CHALLENGE_ID_LEN: usize = 43;
+
+/// The tag a challenge id spells, if the id is in canonical form.
+fn canonical_tag(id: &str) -> Option<[u8; 32]> {
+    if id.len() != CHALLENGE_ID_LEN || !base64url::is_base64url_nopad(id) {
+        return None;
+    }
+    let tag: [u8; 32] = base64url::decode(id).ok()?.try_into().ok()?;
+    // The last character carries 2 spare bits, which must be zero.
+    (base64url::encode(tag) == id).then_some(tag)
 }
 
 /// The binding fields of a parsed challenge, with `request` given separately
@@ -231,6 +249,29 @@ mod tests {
         assert!(key.verify_id(&fields, &fast));
         assert!(!key.verify_id(&fields, "AAAA"));
         assert!(!key.verify_id(&fields, "not base64!"));
+        // Other spellings of the same tag are refused.
+        let last = fast.chars().last().unwrap();
+        let siblings: Vec<char> = ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+            .collect();
+        let index = siblings.iter().position(|&c| c == last).unwrap();
+        for spare in 1..4 {
+            let mut other = fast.clone();
+            other.pop();
+            other.push(siblings[(index & !3) | ((index + spare) & 3)]);
+            assert_eq!(
+                base64url::decode(&other).unwrap(),
+                base64url::decode(&fast).unwrap()
+            );
+            assert!(!key.verify_id(&fields, &other), "{other}");
+        }
+        assert!(!key.verify_id(&fields, &format!("{fast}=")));
+        let standard = fast.replace('-', "+").replace('_', "/");
+        if standard != fast {
+            assert!(!key.verify_id(&fields, &standard));
+        }
     }
 
     #[test]

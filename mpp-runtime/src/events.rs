@@ -50,6 +50,17 @@ pub enum Event<'a> {
         /// The detail sent to the client.
         detail: &'a str,
     },
+    /// A payment for a metered route settled, but its session could not be
+    /// stored: the payer got one access and `credits_lost` credits are owed
+    /// (refund or re-issue them; the error is also logged).
+    SessionNotRecorded {
+        /// The route.
+        route: &'a str,
+        /// The receipt of the payment.
+        receipt: &'a Receipt,
+        /// Paid credits the payer could not get.
+        credits_lost: u32,
+    },
     /// A metered session credit was spent (including the first one, right
     /// after payment).
     SessionSpent {

@@ -49,8 +49,9 @@ impl RailError {
     }
 }
 
-/// Everything a rail needs to verify and settle one credential.
-#[derive(Debug, Clone)]
+/// Everything a rail needs to verify and settle one credential. `Debug`
+/// leaves out the payload and source.
+#[derive(Clone)]
 pub struct SettleRequest {
     /// The challenge as the client echoed it (already HMAC-verified, pinned
     /// to this route, unexpired and unused).
@@ -68,6 +69,23 @@ pub struct SettleRequest {
     /// Use this as the provider's idempotency key: it is the challenge id,
     /// unique per issued challenge.
     pub idempotency_key: String,
+}
+
+impl fmt::Debug for SettleRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SettleRequest")
+            .field("challenge", &self.challenge)
+            .field(
+                "payload",
+                &format_args!("<{} fields redacted>", self.payload.len()),
+            )
+            .field("source", &self.source.as_ref().map(|_| "<redacted>"))
+            .field("request", &self.request)
+            .field("price", &self.price)
+            .field("route", &self.route)
+            .field("idempotency_key", &self.idempotency_key)
+            .finish()
+    }
 }
 
 /// A successful settlement.
@@ -242,6 +260,12 @@ pub trait Rail: Send + Sync + 'static {
 
     /// Verifies the credential payload against the rail's source of truth and
     /// settles it. Must succeed only when exactly the request's amount and
-    /// currency were paid to the request's recipient.
+    /// currency were paid to the request's recipient, and report them in the
+    /// [`Settlement`] in the request's own units.
+    ///
+    /// The gate settles each challenge at most once, but it cannot know what
+    /// a proof is: the rail must make sure one proof pays for one challenge
+    /// only (bind it to `idempotency_key`, as a provider idempotency key or a
+    /// memo, or consume it, as a claimed transaction hash).
     fn settle(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>>;
 }

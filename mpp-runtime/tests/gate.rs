@@ -122,8 +122,10 @@ async fn failed_settlement_does_not_burn_the_challenge() {
     let bad_payload = denied(gate.admit(&route, with_auth("/r", &pay(&c, "?"))).await);
     assert_eq!(problem(&bad_payload), ProblemType::InvalidPayload);
 
+    // A rail reporting another amount than asked is the server's problem.
     let short = denied(gate.admit(&route, with_auth("/r", &pay(&c, "short"))).await);
-    assert_eq!(problem(&short), ProblemType::VerificationFailed);
+    assert_eq!(short.status, 500);
+    assert_eq!(problem(&short), ProblemType::InternalPaymentError);
     assert!(problem_detail(&short).contains("differs from the requested 100"));
 
     // The same challenge still pays once the payer fixes the proof.
@@ -593,4 +595,34 @@ async fn event_hooks_cannot_break_requests() {
     let c = challenge(&gate, &route, "/r").await;
     granted(gate.admit(&route, with_auth("/r", &pay(&c, "ok"))).await);
     assert_eq!(seen.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn outside_a_tokio_runtime_a_paid_retry_fails_closed() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    /// Polls a future that never needs a runtime to make progress.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+    let rail = TestRail::new("test");
+    let gate = gate_with(&rail);
+    let route = route(&gate, "/r", PaymentSpec::new().amount("1.00"));
+    let response = block_on(gate.admit(&route, get("/r")));
+    let Admission::Denied(response) = response else {
+        panic!()
+    };
+    let c = assert_challenge_response(&response).remove(0);
+    let paid = denied(block_on(
+        gate.admit(&route, with_auth("/r", &pay(&c, "ok"))),
+    ));
+    assert_eq!(paid.status, 500);
+    assert_eq!(problem(&paid), ProblemType::InternalPaymentError);
+    assert_eq!(rail.attempts(), 0);
 }

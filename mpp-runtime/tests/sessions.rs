@@ -213,3 +213,87 @@ async fn the_memory_store_forgets_records_only_when_they_expire() {
     store.unlock("l", again).await.unwrap();
     assert!(store.lock("l", short).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_failed_burn_write_never_reopens_the_credential() {
+    let rail = TestRail::new("test");
+    let store = SwitchableStore::new();
+    store
+        .claims_fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let gate = Gate::builder(config().build().unwrap())
+        .rail(Shared(rail.clone()))
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let route = route(&gate, "/r", PaymentSpec::new().amount("1.00"));
+    let c = challenge(&gate, &route, "/r").await;
+    let auth = pay(&c, "ok");
+    // The payment went through: it is served even though the burn failed.
+    granted(gate.admit(&route, with_auth("/r", &auth)).await);
+    // The settlement lock, held past the challenge's expiry, refuses reuse.
+    for _ in 0..3 {
+        let replay = denied(gate.admit(&route, with_auth("/r", &auth)).await);
+        assert_eq!(problem(&replay), ProblemType::InvalidChallenge);
+    }
+    assert_eq!(rail.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_session_is_reported_for_reconciliation() {
+    let rail = TestRail::new("test");
+    let store = SwitchableStore::new();
+    store
+        .sessions_fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let lost = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = lost.clone();
+    let gate = Gate::builder(config().build().unwrap())
+        .rail(Shared(rail.clone()))
+        .store(store.clone())
+        .on_event(move |event| {
+            if let Event::SessionNotRecorded { credits_lost, .. } = event {
+                seen.store(*credits_lost, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .build()
+        .unwrap();
+    let route = metered(&gate);
+    let c = challenge(&gate, &route, "/report").await;
+    let grant = granted(
+        gate.admit(&route, with_auth("/report", &pay(&c, "ok")))
+            .await,
+    );
+    assert!(grant.session().is_none());
+    assert_eq!(grant.headers().count(), 1);
+    assert_eq!(lost.load(std::sync::atomic::Ordering::SeqCst), 9);
+}
+
+#[tokio::test]
+async fn debug_output_never_shows_credentials_or_session_ids() {
+    let rail = TestRail::new("test");
+    let gate = gate_with(&rail);
+    let route = metered(&gate);
+    let c = challenge(&gate, &route, "/report").await;
+    let credential = mpp_runtime::wire::Credential {
+        challenge: c,
+        payload: serde_json::json!({"proof": "ok", "spt": "spt_SECRET_TOKEN"})
+            .as_object()
+            .unwrap()
+            .clone(),
+        source: Some("did:secret:payer".into()),
+    };
+    let admission = gate
+        .admit(&route, with_auth("/report", &credential.to_header()))
+        .await;
+    let Admission::Granted(grant) = &admission else {
+        panic!()
+    };
+    let session_id = grant.session().unwrap().id.clone();
+    let debug = format!("{admission:?} {credential:?}");
+    assert!(!debug.contains("spt_SECRET_TOKEN"), "{debug}");
+    assert!(!debug.contains("did:secret:payer"), "{debug}");
+    assert!(!debug.contains(&session_id), "{debug}");
+    let token = mpp_runtime::wire::Authorization::parse(&session_auth(&session_id)).unwrap();
+    assert!(!format!("{token:?}").contains(&session_id));
+}

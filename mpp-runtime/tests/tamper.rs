@@ -394,3 +394,50 @@ async fn forged_expired_and_replayed_credentials() {
     assert_eq!(f.card.settled(), 1);
     assert_eq!(f.card.attempts(), 1);
 }
+
+#[tokio::test]
+async fn other_spellings_of_a_challenge_id_are_refused() {
+    let f = fixture();
+    let c = challenge(&f.gate, &f.cheap, "/cheap").await;
+    let mut spellings = vec![
+        format!("{}=", c.id),
+        c.id.replace('-', "+").replace('_', "/"),
+    ];
+    // The last character carries two spare bits: three other characters
+    // decode to the same 32 bytes.
+    let alphabet: Vec<char> = ('A'..='Z')
+        .chain('a'..='z')
+        .chain('0'..='9')
+        .chain(['-', '_'])
+        .collect();
+    let last = alphabet.iter().position(|&ch| c.id.ends_with(ch)).unwrap();
+    for spare in 1..4 {
+        let mut id = c.id.clone();
+        id.pop();
+        id.push(alphabet[(last & !3) | ((last + spare) & 3)]);
+        spellings.push(id);
+    }
+    spellings.retain(|id| *id != c.id);
+    assert!(spellings.len() >= 4);
+    granted(
+        f.gate
+            .admit(&f.cheap, with_auth("/cheap", &pay(&c, "ok")))
+            .await,
+    );
+    for id in spellings {
+        assert_eq!(
+            base64url::decode(&id).unwrap(),
+            base64url::decode(&c.id).unwrap(),
+            "{id}"
+        );
+        let mut respelled = c.clone();
+        respelled.id = id.clone();
+        let response = denied(
+            f.gate
+                .admit(&f.cheap, with_auth("/cheap", &pay(&respelled, "ok")))
+                .await,
+        );
+        assert_eq!(problem(&response), ProblemType::InvalidChallenge, "{id}");
+    }
+    assert_eq!(f.card.settled(), 1);
+}

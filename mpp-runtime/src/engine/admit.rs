@@ -320,20 +320,38 @@ async fn pay(gate: &Arc<GateInner>, route: &Route, credential: Credential) -> Ad
         Ok(index) => index,
         Err(problem) => return Admission::Denied(refuse(gate, &route.0, problem, Some(echo))),
     };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::error!(
+            "Gate::admit was called outside a Tokio runtime; settlement needs one (with timers enabled)"
+        );
+        let problem = Problem::new(
+            ProblemType::InternalPaymentError,
+            "An internal payment error occurred.",
+        );
+        return Admission::Denied(refuse(gate, &route.0, problem, Some(echo)));
+    };
     let id = echo.id.clone();
     match gate.store.is_claimed(&used_key(&id)).await {
         Ok(false) => {}
         Ok(true) => return Admission::Denied(refuse(gate, &route.0, replayed(echo), Some(echo))),
         Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, Some(echo))),
     }
+    // The lease outlives the challenge: a successful settlement keeps the
+    // lock, so the credential cannot be settled again even if recording the
+    // burn fails. A failed settlement releases it.
+    let now = gate.clock.now();
+    let expires_at = echo
+        .expires_at()
+        .unwrap_or_else(|| now.plus(gate.config.challenge_ttl));
+    let lease = gate.lock_ttl().max(now.until(expires_at) + BURN_MARGIN);
     let lock = lock_key(&id);
-    let token = match gate.store.lock(&lock, gate.lock_ttl()).await {
+    let token = match gate.store.lock(&lock, lease).await {
         Ok(Some(token)) => token,
         Ok(None) => {
             let problem = Problem::new(
                 ProblemType::InvalidChallenge,
                 format!(
-                    "Challenge \"{}\" is invalid: a payment for this challenge is already being settled.",
+                    "Challenge \"{}\" is invalid: a payment for this challenge is being settled or has already been used.",
                     truncate_id(&id)
                 ),
             );
@@ -346,24 +364,21 @@ async fn pay(gate: &Arc<GateInner>, route: &Route, credential: Credential) -> Ad
     // cannot leave a payment taken but unrecorded: the burn, the session and
     // the unlock always happen.
     let task = settle_locked(gate.clone(), route.clone(), offer_index, credential, token);
-    let outcome = match tokio::runtime::Handle::try_current() {
-        Ok(handle) => match handle.spawn(task).await {
-            Ok(outcome) => outcome,
-            Err(join_error) => {
-                tracing::error!(route = %route.0.id, %join_error, "settlement task failed");
-                if let Err(e) = gate.store.unlock(&lock, token).await {
-                    tracing::error!(%e, "could not release a settlement lock; it expires on its own");
-                }
-                Err(Box::new((
-                    Problem::new(
-                        ProblemType::InternalPaymentError,
-                        "An internal payment error occurred.",
-                    ),
-                    None,
-                )))
+    let outcome = match runtime.spawn(task).await {
+        Ok(outcome) => outcome,
+        Err(join_error) => {
+            tracing::error!(route = %route.0.id, %join_error, "settlement task failed");
+            if let Err(e) = gate.store.unlock(&lock, token).await {
+                tracing::error!(%e, "could not release a settlement lock; it expires on its own");
             }
-        },
-        Err(_) => task.await,
+            Err(Box::new((
+                Problem::new(
+                    ProblemType::InternalPaymentError,
+                    "An internal payment error occurred.",
+                ),
+                None,
+            )))
+        }
     };
     match outcome {
         Ok(grant) => Admission::Granted(Box::new(grant)),
@@ -387,7 +402,9 @@ async fn settle_locked(
 ) -> SettleOutcome {
     let lock = lock_key(&credential.challenge.id);
     let outcome = settle(&gate, &route, offer_index, credential).await;
-    if let Err(e) = gate.store.unlock(&lock, token).await {
+    if outcome.is_err()
+        && let Err(e) = gate.store.unlock(&lock, token).await
+    {
         tracing::error!(route = %route.0.id, %e, "could not release a settlement lock; it expires on its own");
     }
     outcome
@@ -455,11 +472,13 @@ async fn settle(
         }
     };
     if let Some(reason) = settlement_mismatch(&offer.request, &settlement) {
-        tracing::error!(route = %inner.id, method = %offer.method, reference = %settlement.reference, reason, "rail reported a settlement that does not match the challenge");
+        // Money may have moved: this is the server's problem to reconcile,
+        // not the payer's to fix, and the challenge stays unburned.
+        tracing::error!(route = %inner.id, method = %offer.method, reference = %settlement.reference, reason, "rail reported a settlement that does not match the challenge; reconcile this payment");
         return fail(
             Problem::new(
-                ProblemType::VerificationFailed,
-                format!("Payment verification failed: {reason}."),
+                ProblemType::InternalPaymentError,
+                format!("An internal payment error occurred: {reason}."),
             ),
             &credential,
         );
@@ -470,14 +489,22 @@ async fn settle(
         .challenge
         .expires_at()
         .unwrap_or_else(|| now.plus(gate.config.challenge_ttl));
-    if let Err(e) = gate
+    match gate
         .store
         .claim(&used, now.until(expires_at) + BURN_MARGIN)
         .await
     {
-        // The payment went through: serve it. The rail's idempotency key (the
-        // challenge id) still stops a second charge for this challenge.
-        tracing::error!(route = %inner.id, %e, "could not record a used challenge after settlement");
+        Ok(true) => {}
+        // Another settlement of this challenge already finished: only
+        // possible if a store lost the lock. Serve this paid request anyway.
+        Ok(false) => {
+            tracing::error!(route = %inner.id, "a challenge was settled twice; check the store's lock semantics")
+        }
+        // The payment went through: serve it. The settlement lock, which
+        // outlives the challenge, still refuses any reuse.
+        Err(e) => {
+            tracing::error!(route = %inner.id, %e, "could not record a used challenge after settlement")
+        }
     }
 
     let receipt = Receipt {
@@ -498,6 +525,13 @@ async fn settle(
         settlement: &settlement,
         receipt: &receipt,
     });
+    if inner.price.grants > 1 && session.is_none() {
+        gate.emit(&Event::SessionNotRecorded {
+            route: &inner.id,
+            receipt: &receipt,
+            credits_lost: inner.price.grants - 1,
+        });
+    }
     if let Some(info) = &session {
         gate.emit(&Event::SessionSpent {
             route: &inner.id,

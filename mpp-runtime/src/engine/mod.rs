@@ -38,13 +38,25 @@ pub enum Admission {
 }
 
 /// Access granted by a payment or a session credit.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Grant {
     pub(crate) receipt: Receipt,
     pub(crate) receipt_header: String,
     pub(crate) credential: Option<Credential>,
     pub(crate) session: Option<SessionInfo>,
     pub(crate) session_header: Option<String>,
+}
+
+impl fmt::Debug for Grant {
+    /// The credential and session show redacted; the header values (which
+    /// carry the session id) are left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Grant")
+            .field("receipt", &self.receipt)
+            .field("credential", &self.credential)
+            .field("session", &self.session)
+            .finish()
+    }
 }
 
 impl Grant {
@@ -272,6 +284,10 @@ impl Gate {
 
     /// Decides one request: runs the preconditions, then spends a session
     /// credit, verifies and settles a credential, or answers with a 402.
+    ///
+    /// Must run inside a Tokio runtime with timers enabled (Rocket's and
+    /// Actix's are): settlement runs in a task of its own under a timeout.
+    /// Elsewhere, a paid retry is refused with a 500 problem.
     pub async fn admit(&self, route: &Route, request: RequestView) -> Admission {
         admit::admit(&self.0, route, request).await
     }

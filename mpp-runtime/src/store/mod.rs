@@ -42,7 +42,7 @@ impl LockToken {
 }
 
 /// A metered session: credits bought by one payment, locked to a scope.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct SessionRecord {
     /// Unguessable id (`sess_` + 192 random bits).
     pub id: String,
@@ -58,6 +58,20 @@ pub struct SessionRecord {
     pub expires_at: Timestamp,
     /// The receipt of the payment that bought it.
     pub receipt: Receipt,
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id", &crate::wire::redacted(&self.id))
+            .field("scope", &self.scope)
+            .field("route", &self.route)
+            .field("grants", &self.grants)
+            .field("remaining", &self.remaining)
+            .field("expires_at", &self.expires_at)
+            .field("receipt", &self.receipt)
+            .finish()
+    }
 }
 
 /// The result of spending one session credit.

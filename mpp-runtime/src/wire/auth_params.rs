@@ -15,6 +15,9 @@ use thiserror::Error;
 pub const MAX_HEADER_LEN: usize = 32 * 1024;
 /// Largest single parameter value the parsers accept.
 pub const MAX_PARAM_LEN: usize = 16 * 1024;
+/// Most parameters one auth scheme may carry (a challenge has ten known
+/// ones); the bound keeps the duplicate check linear in the input.
+pub const MAX_PARAMS: usize = 32;
 
 /// Why an auth-param list could not be parsed or formatted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -232,6 +235,13 @@ pub fn parse_params(input: &str) -> Result<(AuthParams<'_>, usize), AuthParamErr
         if out.params.iter().any(|p| p.name == name) {
             return Err(AuthParamError::Duplicate(name.into_owned()));
         }
+        if out.params.len() == MAX_PARAMS {
+            return Err(AuthParamError::TooLarge {
+                what: "parameter list",
+                len: MAX_PARAMS + 1,
+                limit: MAX_PARAMS,
+            });
+        }
         out.params.push(AuthParam { name, value });
     }
 }
@@ -404,6 +414,19 @@ mod tests {
         let (p, end) = parse_params(input).unwrap();
         assert_eq!(p.get("id"), Some("a"));
         assert_eq!(&input[end..], r#"Bearer realm="x""#);
+    }
+
+    #[test]
+    fn caps_the_number_of_parameters() {
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert!(parse_params(&many[..MAX_PARAMS].join(", ")).is_ok());
+        assert!(matches!(
+            parse_params(&many.join(", ")),
+            Err(AuthParamError::TooLarge {
+                what: "parameter list",
+                ..
+            })
+        ));
     }
 
     #[test]

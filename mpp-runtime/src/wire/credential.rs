@@ -26,7 +26,10 @@ pub const MAX_CREDENTIAL_LEN: usize = auth_params::MAX_HEADER_LEN;
 /// assert_eq!(credential.challenge.id, "ch_1");
 /// assert_eq!(Credential::parse(&credential.to_header()).unwrap(), credential);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Its `Debug` output leaves out the payload and source values: a credential
+/// must never reach a log.
+#[derive(Clone, PartialEq)]
 pub struct Credential {
     /// The challenge as the client echoed it.
     pub challenge: Challenge,
@@ -50,10 +53,31 @@ pub enum Authorization {
 
 /// The session form: `Payment session="sess_…"` (an optional `method`
 /// parameter, as laravel-mpp clients send it, is accepted and ignored).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken {
     /// The session id.
     pub id: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("challenge", &self.challenge)
+            .field(
+                "payload",
+                &format_args!("<{} fields redacted>", self.payload.len()),
+            )
+            .field("source", &self.source.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("id", &super::redacted(&self.id))
+            .finish()
+    }
 }
 
 /// Why an `Authorization: Payment` value is not a usable credential.

@@ -113,10 +113,14 @@ pub(crate) fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// Integers up to 2^53 are exact doubles; beyond that, RFC 8785 (like
+/// ECMAScript) writes the nearest double.
+const MAX_SAFE_INTEGER: u64 = 1 << 53;
+
 fn write_number(n: &Number, out: &mut String) {
-    if let Some(u) = n.as_u64() {
+    if let Some(u) = n.as_u64().filter(|u| *u <= MAX_SAFE_INTEGER) {
         out.push_str(&u.to_string());
-    } else if let Some(i) = n.as_i64() {
+    } else if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= MAX_SAFE_INTEGER) {
         out.push_str(&i.to_string());
     } else if let Some(f) = n.as_f64() {
         write_f64(f, out);
@@ -203,6 +207,24 @@ mod tests {
         for (value, expected) in cases {
             assert_eq!(num(value), expected, "{value:e}");
         }
+    }
+
+    #[test]
+    fn large_integers_become_the_nearest_double() {
+        assert_eq!(
+            to_string(&json!(9_007_199_254_740_992u64)),
+            "9007199254740992"
+        );
+        assert_eq!(
+            to_string(&json!(9_007_199_254_740_993u64)),
+            "9007199254740992"
+        );
+        assert_eq!(
+            to_string(&json!(-9_007_199_254_740_993i64)),
+            "-9007199254740992"
+        );
+        assert_eq!(to_string(&json!(u64::MAX)), "18446744073709552000");
+        assert_eq!(to_string(&json!(42)), "42");
     }
 
     #[test]

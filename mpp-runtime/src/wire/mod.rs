@@ -24,6 +24,13 @@ pub use request::{PaymentRequest, RequestError};
 pub use session::{SessionHeaderError, SessionInfo};
 pub use timestamp::{Timestamp, TimestampError};
 
+/// A bearer secret (session id, token) shortened for `Debug` output: enough
+/// to correlate log lines, not enough to use.
+pub(crate) fn redacted(secret: &str) -> String {
+    let shown: String = secret.chars().take(9).collect();
+    format!("{shown}…")
+}
+
 /// Header names the protocol uses.
 pub mod headers {
     /// Carries challenges on a 402.

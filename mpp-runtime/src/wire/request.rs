@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
@@ -75,12 +74,12 @@ impl PaymentRequest {
         let bytes = base64url::decode(encoded)?;
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') {
-            return Err(match serde_json::from_slice::<IgnoredAny>(&bytes) {
+            return Err(match serde_json::from_slice::<ValidJson>(&bytes) {
                 Ok(_) => RequestError::NotObject,
                 Err(e) => RequestError::Json(e.to_string()),
             });
         }
-        serde_json::from_slice::<IgnoredAny>(&bytes)
+        serde_json::from_slice::<ValidJson>(&bytes)
             .map_err(|e| RequestError::Json(e.to_string()))?;
         Ok(Self {
             encoded: encoded.to_owned(),
@@ -101,8 +100,9 @@ impl PaymentRequest {
 
     /// The decoded fields.
     pub fn fields(&self) -> &Map<String, Value> {
-        // `decode` checked that `encoded` is a JSON object, so this cannot
-        // fall back to the empty map.
+        // `decode` checked that `encoded` is a JSON object that parses as a
+        // `Value` (the same strings, escapes and number ranges), so this
+        // cannot fall back to the empty map.
         self.fields
             .get_or_init(|| decode_object(&self.encoded).unwrap_or_default())
     }
@@ -119,6 +119,52 @@ impl PaymentRequest {
     }
 }
 
+/// A JSON document accepted exactly when it parses as a [`Value`] (strings
+/// with valid escapes, numbers in range), without building the value.
+struct ValidJson;
+
+impl<'de> serde::Deserialize<'de> for ValidJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValidJsonVisitor)
+    }
+}
+
+struct ValidJsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValidJsonVisitor {
+    type Value = ValidJson;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<ValidJson, E> {
+        Ok(ValidJson)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<ValidJson, E> {
+        Ok(ValidJson)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<ValidJson, E> {
+        Ok(ValidJson)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<ValidJson, E> {
+        Ok(ValidJson)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<ValidJson, E> {
+        Ok(ValidJson)
+    }
+    fn visit_unit<E>(self) -> Result<ValidJson, E> {
+        Ok(ValidJson)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ValidJson, A::Error> {
+        while seq.next_element::<ValidJson>()?.is_some() {}
+        Ok(ValidJson)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ValidJson, A::Error> {
+        while map.next_entry::<ValidJson, ValidJson>()?.is_some() {}
+        Ok(ValidJson)
+    }
+}
+
 /// Decodes base64url (either alphabet, padded or not) of a JSON object.
 pub fn decode_object(encoded: &str) -> Result<Map<String, Value>, RequestError> {
     let bytes = base64url::decode(encoded)?;
@@ -126,5 +172,31 @@ pub fn decode_object(encoded: &str) -> Result<Map<String, Value>, RequestError> 
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(RequestError::NotObject),
         Err(e) => Err(RequestError::Json(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_accepts_exactly_what_fields_parses() {
+        for json in [
+            r#"{"amount":"100","x":1e400}"#,
+            r#"{"s":"\ud800"}"#,
+            "[]",
+            "{",
+        ] {
+            assert!(
+                PaymentRequest::decode(&base64url::encode(json)).is_err(),
+                "{json}"
+            );
+        }
+        assert!(PaymentRequest::decode(&base64url::encode(b"{\"s\":\"\xff\"}")).is_err());
+        let ok = PaymentRequest::decode(&base64url::encode(
+            r#"{"a":[1,2.5,{"b":null}],"c":"\u00e9"}"#,
+        ))
+        .unwrap();
+        assert_eq!(ok.fields()["c"], "é");
     }
 }

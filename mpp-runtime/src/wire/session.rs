@@ -6,8 +6,9 @@ use thiserror::Error;
 use super::auth_params::{self, AuthParamError};
 use super::timestamp::Timestamp;
 
-/// The state of a metered session after a request spent one credit.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The state of a metered session after a request spent one credit. The id
+/// is a bearer secret; `Debug` shortens it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     /// The session id the client sends back as `Payment session="…"`.
     pub id: String,
@@ -17,6 +18,17 @@ pub struct SessionInfo {
     pub scope: String,
     /// When the session stops being accepted.
     pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for SessionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionInfo")
+            .field("id", &super::redacted(&self.id))
+            .field("remaining", &self.remaining)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// Why a `Payment-Session` value could not be parsed.

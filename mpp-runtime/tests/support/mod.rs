@@ -107,11 +107,14 @@ impl Rail for Shared {
     }
 }
 
-/// A store that delegates to a [`MemoryStore`] until switched off.
+/// A store that delegates to a [`MemoryStore`] until switched off, wholly
+/// or for `claim` or `create_session` writes only.
 #[derive(Clone)]
 pub struct SwitchableStore {
     pub inner: MemoryStore,
     pub down: Arc<AtomicBool>,
+    pub claims_fail: Arc<AtomicBool>,
+    pub sessions_fail: Arc<AtomicBool>,
 }
 
 impl SwitchableStore {
@@ -119,6 +122,8 @@ impl SwitchableStore {
         Self {
             inner: MemoryStore::new(),
             down: Arc::new(AtomicBool::new(false)),
+            claims_fail: Arc::new(AtomicBool::new(false)),
+            sessions_fail: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -133,12 +138,21 @@ impl SwitchableStore {
             Ok(())
         }
     }
+
+    fn check_flag(&self, flag: &AtomicBool) -> Result<(), StoreError> {
+        self.check()?;
+        if flag.load(Ordering::SeqCst) {
+            Err(StoreError::new("write failed"))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Store for SwitchableStore {
     fn claim<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            self.check()?;
+            self.check_flag(&self.claims_fail)?;
             self.inner.claim(key, ttl).await
         })
     }
@@ -174,7 +188,7 @@ impl Store for SwitchableStore {
         now: wire::Timestamp,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            self.check()?;
+            self.check_flag(&self.sessions_fail)?;
             self.inner.create_session(session, now).await
         })
     }
