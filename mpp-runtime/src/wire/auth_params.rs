@@ -4,7 +4,7 @@
 //! Parsing is linear in the input (no backtracking), case-insensitive for
 //! scheme and parameter names, accepts token or quoted-string values, and
 //! rejects duplicate parameters and CR/LF. Quoted strings decode RFC 9110
-//! quoted-pairs plus the `\uXXXX` escapes the stock mppx client and this
+//! quoted-pairs plus the `\u` + four-hex-digit escapes the stock mppx client and this
 //! crate use for characters outside ASCII.
 
 use std::borrow::Cow;
@@ -351,7 +351,7 @@ fn push_utf16_unit(value: &mut String, pending_high: &mut Option<u16>, unit: u16
 }
 
 /// Appends `name="value"` to `out`, escaping `"` and `\`, and writing every
-/// character outside ASCII as `\uXXXX` (UTF-16 code units) so the header is
+/// character outside ASCII as a `\u` escape of its UTF-16 code units, so the header is
 /// plain ASCII on every HTTP stack. Control characters other than tab are an
 /// error: they cannot appear in a header value.
 pub fn push_param(out: &mut String, name: &str, value: &str) -> Result<(), AuthParamError> {

@@ -8,6 +8,8 @@
     clippy::panic
 )]
 
+pub mod vectors;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
