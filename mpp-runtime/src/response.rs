@@ -11,7 +11,7 @@ pub struct Response {
     /// HTTP status code.
     pub status: u16,
     /// Header name/value pairs, in order; `WWW-Authenticate` may repeat.
-    pub headers: Vec<(Cow<'static, str>, String)>,
+    pub headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     /// The body bytes.
     pub body: Vec<u8>,
 }
@@ -31,7 +31,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Every value of a header, in order.
@@ -39,27 +39,29 @@ impl Response {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Adds a header.
     pub fn with_header(
         mut self,
         name: impl Into<Cow<'static, str>>,
-        value: impl Into<String>,
+        value: impl Into<Cow<'static, str>>,
     ) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 
     /// Sets the body and its `Content-Type`.
-    pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+    pub fn with_body(
+        mut self,
+        content_type: impl Into<Cow<'static, str>>,
+        body: impl Into<Vec<u8>>,
+    ) -> Self {
         self.headers
             .retain(|(n, _)| !n.eq_ignore_ascii_case(headers::CONTENT_TYPE));
-        self.headers.push((
-            Cow::Borrowed(headers::CONTENT_TYPE),
-            content_type.to_owned(),
-        ));
+        self.headers
+            .push((Cow::Borrowed(headers::CONTENT_TYPE), content_type.into()));
         self.body = body.into();
         self
     }

@@ -31,20 +31,16 @@ use crate::wire::{
 const BURN_MARGIN: Duration = Duration::from_secs(300);
 
 pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: RequestView) -> Admission {
-    let request = if route.0.checks.is_empty() {
-        request
+    let header = gate.config.credential_header();
+    let authorization = if route.0.checks.is_empty() {
+        Authorization::from_values(request.header_values(header))
     } else {
         let shared = Arc::new(request);
         if let Some(rejection) = run_checks(gate, route, &shared).await {
             return Admission::Denied(rejection);
         }
-        // The checks hold no clones once they have returned.
-        Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone())
+        Authorization::from_values(shared.header_values(header))
     };
-
-    let header = gate.config.credential_header();
-    let authorization = Authorization::from_values(request.header_values(header));
-    drop(request);
     match authorization {
         None => Admission::Denied(payment_required(gate, route)),
         Some(Err(e)) => {
@@ -80,11 +76,12 @@ async fn run_checks(
 
 /// The 402 for a request without a credential.
 pub(super) fn payment_required(gate: &GateInner, route: &Route) -> Response {
-    let detail = match &route.0.price.description {
-        Some(d) => Cow::Owned(format!("Payment is required ({d}).")),
-        None => Cow::Borrowed("Payment is required."),
-    };
-    challenge_response(gate, &route.0, ProblemType::PaymentRequired, &detail)
+    challenge_response(
+        gate,
+        &route.0,
+        ProblemType::PaymentRequired,
+        &route.0.required_detail,
+    )
 }
 
 /// A problem response for a refused credential, with fresh challenges.
@@ -128,9 +125,9 @@ fn challenge_response(
     gate.nonces.push_next(&mut opaque_json);
     opaque_json.push_str(&route.opaque_suffix);
     let opaque = crate::wire::base64url::encode(opaque_json);
-    let mut headers_out: Vec<(Cow<'static, str>, String)> =
+    let mut headers_out: Vec<(Cow<'static, str>, Cow<'static, str>)> =
         Vec::with_capacity(route.offers.len() + 2);
-    let mut primary_id = String::new();
+    let mut primary_id = 0..0;
     for offer in &route.offers {
         let mut value = String::with_capacity(
             16 + 43
@@ -146,7 +143,7 @@ fn challenge_response(
             .challenge_id(&[expires, &offer.mac_middle, &opaque], &mut value);
         let id = &value[id_start..];
         if primary_id.is_empty() {
-            primary_id.push_str(id);
+            primary_id = id_start..value.len();
         }
         gate.emit(&Event::ChallengeIssued {
             route: &route.id,
@@ -159,22 +156,22 @@ fn challenge_response(
         value.push_str(&offer.header_tail);
         value.push_str(&opaque);
         value.push('"');
-        headers_out.push((Cow::Borrowed(headers::WWW_AUTHENTICATE), value));
+        headers_out.push((Cow::Borrowed(headers::WWW_AUTHENTICATE), Cow::Owned(value)));
     }
-    headers_out.push((Cow::Borrowed(headers::CACHE_CONTROL), "no-store".to_owned()));
+    let primary = headers_out.first().and_then(|(_, v)| v.get(primary_id));
+    let body = crate::wire::problem::problem_json(kind, detail, primary).into_bytes();
+    headers_out.push((
+        Cow::Borrowed(headers::CACHE_CONTROL),
+        Cow::Borrowed("no-store"),
+    ));
     headers_out.push((
         Cow::Borrowed(headers::CONTENT_TYPE),
-        headers::PROBLEM_JSON.to_owned(),
+        Cow::Borrowed(headers::PROBLEM_JSON),
     ));
-    let problem = Problem {
-        kind,
-        detail: detail.to_owned(),
-        challenge_id: Some(primary_id),
-    };
     Response {
         status: kind.status(),
         headers: headers_out,
-        body: problem.to_json_string().into_bytes(),
+        body,
     }
 }
 

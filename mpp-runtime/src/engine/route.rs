@@ -35,6 +35,8 @@ pub(crate) struct RouteInner {
     pub(crate) checks: Checks,
     /// The price terms, for conflict messages (`5.00 USD x10`).
     pub(crate) terms: String,
+    /// The `detail` of this route's 402 (`Payment is required (…).`).
+    pub(crate) required_detail: String,
 }
 
 /// One method offered on a route.
@@ -282,8 +284,13 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
         });
     }
 
+    let required_detail = match &price.description {
+        Some(d) => format!("Payment is required ({d})."),
+        None => "Payment is required.".to_owned(),
+    };
     Ok(RouteInner {
         id,
+        required_detail,
         price,
         opaque_prefix,
         opaque_suffix,

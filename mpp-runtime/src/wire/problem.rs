@@ -161,23 +161,28 @@ impl Problem {
     /// );
     /// ```
     pub fn to_json_string(&self) -> String {
-        let mut out = String::with_capacity(160 + self.detail.len());
-        out.push_str("{\"type\":\"");
-        out.push_str(PROBLEM_BASE);
-        out.push_str(self.kind.slug());
-        out.push_str("\",\"title\":\"");
-        out.push_str(self.kind.title());
-        out.push_str("\",\"status\":");
-        out.push_str(&self.kind.status().to_string());
-        out.push_str(",\"detail\":");
-        jcs::write_string(&self.detail, &mut out);
-        if let Some(id) = &self.challenge_id {
-            out.push_str(",\"challengeId\":");
-            jcs::write_string(id, &mut out);
-        }
-        out.push('}');
-        out
+        problem_json(self.kind, &self.detail, self.challenge_id.as_deref())
     }
+}
+
+/// The problem details body for `kind`, `detail` and the fresh challenge id.
+pub fn problem_json(kind: ProblemType, detail: &str, challenge_id: Option<&str>) -> String {
+    let mut out = String::with_capacity(160 + detail.len());
+    out.push_str("{\"type\":\"");
+    out.push_str(PROBLEM_BASE);
+    out.push_str(kind.slug());
+    out.push_str("\",\"title\":\"");
+    out.push_str(kind.title());
+    out.push_str("\",\"status\":");
+    out.push_str(&kind.status().to_string());
+    out.push_str(",\"detail\":");
+    jcs::write_string(detail, &mut out);
+    if let Some(id) = challenge_id {
+        out.push_str(",\"challengeId\":");
+        jcs::write_string(id, &mut out);
+    }
+    out.push('}');
+    out
 }
 
 impl fmt::Display for Problem {
