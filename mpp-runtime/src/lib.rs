@@ -73,6 +73,7 @@ pub mod config;
 mod engine;
 pub mod error;
 pub mod events;
+pub mod handler;
 pub mod precondition;
 pub mod price;
 pub mod rail;

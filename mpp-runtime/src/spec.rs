@@ -102,6 +102,9 @@ pub struct RouteSpec {
     pub method: String,
     /// The route's path template as the framework writes it (`/posts/<id>`).
     pub path: String,
+    /// The handler's full path (`my_app::api::report`), when known: it
+    /// tells apart handlers that share a method and relative path.
+    pub handler: Option<String>,
     /// The payment terms.
     pub spec: PaymentSpec,
 }
@@ -112,14 +115,29 @@ impl RouteSpec {
         Self {
             method: method.into(),
             path: path.into(),
+            handler: None,
             spec,
         }
     }
 
+    /// Names the handler (see [`RouteSpec::handler`]).
+    pub fn with_handler(mut self, handler: impl Into<String>) -> Self {
+        self.handler = Some(handler.into());
+        self
+    }
+
     /// The identity bound into every challenge for the route, so a credential
-    /// paid on one route is refused on another: `"GET /posts/<id>"`.
+    /// paid on one route is refused on another: `"GET /posts/<id>"`, followed
+    /// by the handler's path when known.
     pub fn id(&self) -> String {
-        format!("{} {}", self.method.to_ascii_uppercase(), self.path)
+        match &self.handler {
+            Some(handler) => format!(
+                "{} {} {handler}",
+                self.method.to_ascii_uppercase(),
+                self.path
+            ),
+            None => format!("{} {}", self.method.to_ascii_uppercase(), self.path),
+        }
     }
 }
 

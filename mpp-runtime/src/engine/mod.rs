@@ -13,7 +13,7 @@ use std::time::Duration;
 pub use route::Route;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, ConfigBuilder, Settings};
 use crate::error::ConfigError;
 use crate::events::{Event, Hook};
 use crate::precondition::{Precondition, Registry};
@@ -201,8 +201,20 @@ impl fmt::Debug for Gate {
 }
 
 impl Gate {
-    /// Starts building a gate.
+    /// Starts building a gate with a validated configuration.
     pub fn builder(config: Config) -> GateBuilder {
+        Self::with_config(PendingConfig::Built(Box::new(config)))
+    }
+
+    /// Starts building a gate whose configuration is validated by
+    /// [`GateBuilder::build`], after the settings a framework reads from its
+    /// own config system and the environment are overlaid with
+    /// [`GateBuilder::overlay`].
+    pub fn configure(config: ConfigBuilder) -> GateBuilder {
+        Self::with_config(PendingConfig::Pending(Box::new(config)))
+    }
+
+    fn with_config(config: PendingConfig) -> GateBuilder {
         GateBuilder {
             config,
             rails: Vec::new(),
@@ -306,9 +318,16 @@ impl Gate {
     }
 }
 
+enum PendingConfig {
+    Built(Box<Config>),
+    Pending(Box<ConfigBuilder>),
+    /// Settings were overlaid on an already validated configuration.
+    Overlaid,
+}
+
 /// Builds a [`Gate`].
 pub struct GateBuilder {
-    config: Config,
+    config: PendingConfig,
     rails: Vec<Arc<dyn Rail>>,
     store: Option<Arc<dyn Store>>,
     registry: Registry,
@@ -319,8 +338,13 @@ pub struct GateBuilder {
 
 impl fmt::Debug for GateBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let config: &dyn fmt::Debug = match &self.config {
+            PendingConfig::Built(config) => config,
+            PendingConfig::Pending(builder) => builder,
+            PendingConfig::Overlaid => &"<invalid: settings overlaid on a built Config>",
+        };
         f.debug_struct("GateBuilder")
-            .field("config", &self.config)
+            .field("config", config)
             .field(
                 "rails",
                 &self
@@ -334,6 +358,21 @@ impl fmt::Debug for GateBuilder {
 }
 
 impl GateBuilder {
+    /// Overlays settings (fields set in `settings` win) on a configuration
+    /// started with [`Gate::configure`]. Overlaying a validated [`Config`]
+    /// (from [`Gate::builder`]) makes [`GateBuilder::build`] fail, since the
+    /// settings would be silently lost.
+    pub fn overlay(mut self, settings: Settings) -> Self {
+        self.config = match self.config {
+            PendingConfig::Pending(builder) => {
+                PendingConfig::Pending(Box::new(builder.merge(settings)))
+            }
+            unchanged if settings == Settings::default() => unchanged,
+            PendingConfig::Built(_) | PendingConfig::Overlaid => PendingConfig::Overlaid,
+        };
+        self
+    }
+
     /// Registers a payment rail.
     pub fn rail(self, rail: impl Rail) -> Self {
         self.rail_arc(Arc::new(rail))
@@ -385,6 +424,17 @@ impl GateBuilder {
     /// Checks the rails, defaults, price book and global preconditions, and
     /// builds the gate.
     pub fn build(self) -> Result<Gate, ConfigError> {
+        let config = match self.config {
+            PendingConfig::Built(config) => *config,
+            PendingConfig::Pending(builder) => builder.build()?,
+            PendingConfig::Overlaid => {
+                return Err(ConfigError::Invalid(
+                    "settings were overlaid on an already validated Config; start the gate with \
+                     Gate::configure(ConfigBuilder) so they can be merged"
+                        .into(),
+                ));
+            }
+        };
         let mut rails = BTreeMap::new();
         for rail in self.rails {
             let method = rail.method().to_owned();
@@ -398,10 +448,10 @@ impl GateBuilder {
             }
         }
         let mut registry = self.registry;
-        registry.set_global(self.config.global_preconditions.clone());
+        registry.set_global(config.global_preconditions.clone());
         registry.validate_global()?;
         let inner = GateInner {
-            config: self.config,
+            config,
             rails,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             preconditions: registry,

@@ -175,6 +175,13 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
     let scope = match (&s.scope, entry) {
         (Some(scope), _) => scope.clone(),
         (None, Some((key, _))) => key.to_owned(),
+        // Without a path template (a handler registered by hand), its name.
+        (None, None) if spec.path.is_empty() => price::default_scope(
+            spec.handler
+                .as_deref()
+                .and_then(|h| h.rsplit("::").next())
+                .unwrap_or("root"),
+        ),
         (None, None) => price::default_scope(&spec.path),
     };
     price::validate_scope(&scope).map_err(|source| ConfigError::Scope {

@@ -1,0 +1,34 @@
+//! A framework-neutral view of a Rocket request.
+
+use mpp_runtime::RequestView;
+use rocket::Request;
+use rocket::http::RawStr;
+
+/// Method, path, query, headers, and the route's dynamic segments by name.
+pub(crate) fn view(req: &Request<'_>) -> RequestView {
+    let uri = req.uri();
+    let mut view = RequestView::new(req.method().as_str(), uri.path().as_str());
+    if let Some(query) = uri.query() {
+        view = view.with_query(query.as_str());
+    }
+    for header in req.headers().iter() {
+        view.push_header(header.name().as_str(), header.value());
+    }
+    if let Some(route) = req.route() {
+        let segments: Vec<&str> = req.routed_segments(0..).collect();
+        for (i, template) in route.uri.unmounted_origin.path().segments().enumerate() {
+            let Some(name) = template.strip_prefix('<').and_then(|s| s.strip_suffix('>')) else {
+                continue;
+            };
+            let value = match name.strip_suffix("..") {
+                Some(_) => segments.get(i..).map(|rest| rest.join("/")),
+                None => segments.get(i).map(|s| (*s).to_owned()),
+            };
+            if let Some(value) = value {
+                let decoded = RawStr::new(&value).percent_decode_lossy();
+                view.push_param(name.trim_end_matches(".."), &decoded);
+            }
+        }
+    }
+    view
+}
