@@ -176,6 +176,17 @@ fn generate(
         }
     }
 
+    // Actix has no launch-time hook: routes register themselves so that
+    // `Mpp::build` can check them all at startup. (Rocket's sentinel does it.)
+    let registration = match framework {
+        Framework::Actix => quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::Registration::new::<#route_ty>()
+            }
+        },
+        Framework::Rocket => quote!(),
+    };
+
     quote! {
         #(#attrs)*
         #vis async fn #name #generics (
@@ -209,5 +220,7 @@ fn generate(
                 &SPEC
             }
         }
+
+        #registration
     }
 }
