@@ -48,6 +48,7 @@ pub(crate) fn paid(framework: Framework, args: TokenStream, item: TokenStream) -
     let mut errors = darling::Error::accumulator();
     let args = errors.handle(crate::attr::parse(args)).unwrap_or_default();
     let terms = valid::validate(args, &mut errors);
+    handler::check_async(&item_fn, &mut errors);
 
     let mut fatal = darling::Error::accumulator();
     let handler = handler::analyze(&item_fn, &mut fatal);
@@ -165,6 +166,10 @@ fn generate(
     let call_args = handler.params.iter().map(|param| match param {
         Param::Framework { name, .. } | Param::Grant { name, .. } => name,
     });
+    let call = match item.sig.asyncness {
+        Some(_) => quote!(#inner_name(#(#call_args),*).await),
+        None => quote!(#inner_name(#(#call_args),*)),
+    };
 
     let mut inner = item.clone();
     inner.attrs.clear();
@@ -198,7 +203,7 @@ fn generate(
                 ::core::result::Result::Err(denied) => return #krate::Paid::denied(denied),
             };
             #(#bindings)*
-            #krate::Paid::granted(#inner_name(#(#call_args),*).await, __mpp_grant)
+            #krate::Paid::granted(#call, __mpp_grant)
         }
 
         #[doc(hidden)]

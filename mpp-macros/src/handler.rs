@@ -68,8 +68,9 @@ fn grant_kind(ty: &syn::Type, errors: &mut darling::error::Accumulator) -> Optio
     }
 }
 
-/// Analyzes the function, collecting errors.
-pub(crate) fn analyze(item: &syn::ItemFn, errors: &mut darling::error::Accumulator) -> Handler {
+/// Reports a handler that is not an `async fn`. (The wrapper is still
+/// generated, so this stays the only error.)
+pub(crate) fn check_async(item: &syn::ItemFn, errors: &mut darling::error::Accumulator) {
     if item.sig.asyncness.is_none() {
         errors.push(
             Error::custom(
@@ -78,6 +79,11 @@ pub(crate) fn analyze(item: &syn::ItemFn, errors: &mut darling::error::Accumulat
             .with_span(&item.sig.fn_token),
         );
     }
+}
+
+/// Analyzes the function's parameters, collecting the errors that prevent
+/// wrapping it.
+pub(crate) fn analyze(item: &syn::ItemFn, errors: &mut darling::error::Accumulator) -> Handler {
     let mut params = Vec::new();
     let mut needs_credential = false;
     for (index, input) in item.sig.inputs.iter().enumerate() {

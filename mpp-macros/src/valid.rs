@@ -94,7 +94,10 @@ pub(crate) fn validate(args: PaidArgs, errors: &mut darling::error::Accumulator)
                 }
                 _ => e.to_string(),
             };
-            errors.push(error_at(span, message));
+            errors.push(error_at(
+                span,
+                format!("amount {:?}: {message}", lit.value()),
+            ));
         }
     }
 

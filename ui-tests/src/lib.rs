@@ -1,0 +1,1 @@
+//! Compile tests of `#[paid]`; see `tests/ui.rs`.

@@ -1,0 +1,8 @@
+use mpp_actix::paid;
+
+#[paid(currency = "EUR")]
+async fn handler() -> &'static str {
+    "paid"
+}
+
+fn main() {}
