@@ -36,7 +36,9 @@ fn mppx(request: &Value) -> Option<Value> {
         if std::env::var_os("CI").is_some() {
             panic!("mppx is not installed: run `npm ci --prefix tools/mppx` (as .ci/run does)");
         }
-        eprintln!("skipped: mppx is not installed; run `npm ci --prefix tools/mppx` to include this test");
+        eprintln!(
+            "skipped: mppx is not installed; run `npm ci --prefix tools/mppx` to include this test"
+        );
         return None;
     }
     let mut child = Command::new("node")
@@ -67,9 +69,13 @@ async fn the_stock_mppx_client_reads_our_402_pays_and_reads_the_receipt() {
     let card = TestRail::new("card");
     let chain = TestRail::new("chain");
     let gate = Mpp::build_with(
-        Mpp::configure(ConfigBuilder::default().secret("mppx-interop-secret-of-32-bytes-or-more").realm("shop.test"))
-            .rail(Shared(card.clone()))
-            .rail(Shared(chain.clone())),
+        Mpp::configure(
+            ConfigBuilder::default()
+                .secret("mppx-interop-secret-of-32-bytes-or-more")
+                .realm("shop.test"),
+        )
+        .rail(Shared(card.clone()))
+        .rail(Shared(chain.clone())),
         Settings::default(),
     )
     .unwrap();
@@ -85,7 +91,9 @@ async fn the_stock_mppx_client_reads_our_402_pays_and_reads_the_receipt() {
     let _ = unpaid.body().await;
     assert_eq!(headers.len(), 2);
 
-    let Some(parsed) = mppx(&json!({"op": "challenges", "headers": headers, "payload": {"proof": "ok"}})) else {
+    let Some(parsed) =
+        mppx(&json!({"op": "challenges", "headers": headers, "payload": {"proof": "ok"}}))
+    else {
         return;
     };
     // mppx's reading of every challenge equals ours, field for field.
@@ -106,7 +114,13 @@ async fn the_stock_mppx_client_reads_our_402_pays_and_reads_the_receipt() {
         .await
         .unwrap();
     assert_eq!(paid.status(), StatusCode::OK);
-    let receipt_header = paid.headers().get("payment-receipt").unwrap().to_str().unwrap().to_owned();
+    let receipt_header = paid
+        .headers()
+        .get("payment-receipt")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body = paid.body().await.unwrap();
     assert_eq!(body, "chain_1");
     assert_eq!((chain.settled(), card.settled()), (1, 0));
