@@ -77,6 +77,7 @@ pub mod handler;
 pub mod precondition;
 pub mod price;
 pub mod rail;
+pub mod rails;
 pub mod random;
 pub mod request;
 pub mod response;

@@ -10,8 +10,11 @@ use std::fmt;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use std::sync::Arc;
+
 use crate::BoxFuture;
 use crate::price::Amount;
+use crate::request::RequestView;
 use crate::wire::{Challenge, PaymentRequest, ProblemType};
 
 /// The resolved price of a route, as rails see it.
@@ -69,6 +72,9 @@ pub struct SettleRequest {
     /// Use this as the provider's idempotency key: it is the challenge id,
     /// unique per issued challenge.
     pub idempotency_key: String,
+    /// The paid retry itself (headers, path parameters), for rails that
+    /// resolve a payer identity from it.
+    pub http: Arc<RequestView>,
 }
 
 impl fmt::Debug for SettleRequest {

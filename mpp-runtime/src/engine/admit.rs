@@ -32,15 +32,13 @@ const BURN_MARGIN: Duration = Duration::from_secs(300);
 
 pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: RequestView) -> Admission {
     let header = gate.config.credential_header();
-    let authorization = if route.0.checks.is_empty() {
-        Authorization::from_values(request.header_values(header))
-    } else {
-        let shared = Arc::new(request);
-        if let Some(rejection) = run_checks(gate, route, &shared).await {
-            return Admission::Denied(rejection);
-        }
-        Authorization::from_values(shared.header_values(header))
-    };
+    let request = Arc::new(request);
+    if !route.0.checks.is_empty()
+        && let Some(rejection) = run_checks(gate, route, &request).await
+    {
+        return Admission::Denied(rejection);
+    }
+    let authorization = Authorization::from_values(request.header_values(header));
     match authorization {
         None => Admission::Denied(payment_required(gate, route)),
         Some(Err(e)) => {
@@ -51,7 +49,9 @@ pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: Request
             Admission::Denied(refuse(gate, &route.0, problem, None))
         }
         Some(Ok(Authorization::Session(token))) => spend(gate, route, token).await,
-        Some(Ok(Authorization::Credential(credential))) => pay(gate, route, credential).await,
+        Some(Ok(Authorization::Credential(credential))) => {
+            pay(gate, route, credential, request).await
+        }
     }
 }
 
@@ -311,7 +311,12 @@ fn replayed(echo: &Challenge) -> Problem {
     )
 }
 
-async fn pay(gate: &Arc<GateInner>, route: &Route, credential: Credential) -> Admission {
+async fn pay(
+    gate: &Arc<GateInner>,
+    route: &Route,
+    credential: Credential,
+    http: Arc<RequestView>,
+) -> Admission {
     let echo = &credential.challenge;
     let offer_index = match check_credential(gate, &route.0, echo) {
         Ok(index) => index,
@@ -360,7 +365,14 @@ async fn pay(gate: &Arc<GateInner>, route: &Route, credential: Credential) -> Ad
     // Settlement runs in its own task so that a client hanging up mid-way
     // cannot leave a payment taken but unrecorded: the burn, the session and
     // the unlock always happen.
-    let task = settle_locked(gate.clone(), route.clone(), offer_index, credential, token);
+    let task = settle_locked(
+        gate.clone(),
+        route.clone(),
+        offer_index,
+        credential,
+        http,
+        token,
+    );
     let outcome = match runtime.spawn(task).await {
         Ok(outcome) => outcome,
         Err(join_error) => {
@@ -395,10 +407,11 @@ async fn settle_locked(
     route: Route,
     offer_index: usize,
     credential: Credential,
+    http: Arc<RequestView>,
     token: LockToken,
 ) -> SettleOutcome {
     let lock = lock_key(&credential.challenge.id);
-    let outcome = settle(&gate, &route, offer_index, credential).await;
+    let outcome = settle(&gate, &route, offer_index, credential, http).await;
     if outcome.is_err()
         && let Err(e) = gate.store.unlock(&lock, token).await
     {
@@ -412,6 +425,7 @@ async fn settle(
     route: &Route,
     offer_index: usize,
     credential: Credential,
+    http: Arc<RequestView>,
 ) -> SettleOutcome {
     let inner = &route.0;
     let offer = &inner.offers[offer_index];
@@ -446,6 +460,7 @@ async fn settle(
         price: inner.price.clone(),
         route: inner.id.clone(),
         idempotency_key: id.clone(),
+        http,
     };
     let timeout = gate.config.settlement_timeout;
     let settlement = match tokio::time::timeout(timeout, offer.rail.settle(request)).await {

@@ -1,0 +1,120 @@
+//! An Actix-web shop selling API calls to agents over the Machine Payments
+//! Protocol, settled with Stripe Shared Payment Tokens.
+//!
+//! ```sh
+//! cargo run -p actix-shop           # listens on 127.0.0.1:8080 (PORT to change)
+//! curl -si http://127.0.0.1:8080/quote   # 402 with a Stripe challenge
+//! ```
+//!
+//! It answers 402s without any key; to settle payments set
+//! `STRIPE_SECRET_KEY` (and `STRIPE_NETWORK_ID`), or point `STRIPE_API_BASE`
+//! at the emulator in `tools/stripe-emulator`. See README.md, "Stripe".
+
+#![allow(clippy::print_stdout)]
+
+use actix_web::web::Json;
+use actix_web::{App, HttpServer, get, web};
+use mpp_actix::runtime::PriceEntry;
+use mpp_actix::runtime::rails::stripe::StripeRail;
+use mpp_actix::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
+use serde_json::{Value, json};
+
+/// The posts this shop sells reads of.
+struct Posts(Vec<u32>);
+
+/// One paid request: a price quote.
+#[paid(
+    amount = "1.00",
+    currency = "USD",
+    method = "stripe",
+    description = "A price quote"
+)]
+#[get("/quote")]
+async fn quote(receipt: Receipt) -> Json<Value> {
+    Json(json!({"quote": 42.17, "paid_with": receipt.reference}))
+}
+
+/// One payment buys ten reads of the daily report.
+#[paid(
+    amount = "5.00",
+    grants = 10,
+    scope = "report.daily",
+    method = "stripe"
+)]
+#[get("/report")]
+async fn report(session: Option<SessionInfo>) -> Json<Value> {
+    Json(json!({"report": "all systems nominal", "reads_left": session.map_or(0, |s| s.remaining)}))
+}
+
+/// Priced by the price book (`premium`: 3.00 USD for three reads).
+#[paid(price = "premium")]
+#[get("/premium")]
+async fn premium(session: Option<SessionInfo>) -> Json<Value> {
+    Json(json!({"premium": true, "reads_left": session.map_or(0, |s| s.remaining)}))
+}
+
+/// A missing post is a 404 before any 402: nobody pays for nothing.
+async fn post_exists(check: Check) -> Result<(), Rejection> {
+    let missing = || Rejection::not_found("No such post.");
+    let id: u32 = check
+        .param("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(missing)?;
+    let posts = check
+        .state::<Posts>()
+        .ok_or_else(|| Rejection::problem(500, "Internal Server Error", "no post index"))?;
+    if posts.0.contains(&id) {
+        Ok(())
+    } else {
+        Err(missing())
+    }
+}
+
+#[paid(amount = "0.50", method = "stripe", preconditions = [post_exists])]
+#[get("/posts/{id}")]
+async fn post(id: web::Path<u32>, receipt: Receipt) -> Json<Value> {
+    let id = id.into_inner();
+    Json(
+        json!({"post": id, "body": format!("The text of post {id}."), "paid_with": receipt.reference}),
+    )
+}
+
+/// Free.
+#[get("/health")]
+async fn health() -> &'static str {
+    "ok"
+}
+
+#[actix_web::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = ConfigBuilder::default()
+        .realm("localhost")
+        .default_method("stripe")
+        .price("premium", PriceEntry::new("3.00").grants(3));
+    if std::env::var_os("MPP_SECRET_KEY").is_none() {
+        config = config.ephemeral_secret_if_unset();
+    }
+    let gate = Mpp::build(
+        Mpp::configure(config)
+            .rail(StripeRail::from_env()?)
+            .state(Posts(vec![1, 2, 3])),
+    )?;
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    println!("actix-shop listening on http://127.0.0.1:{port}");
+    HttpServer::new(move || {
+        App::new()
+            .app_data(gate.clone())
+            .service(quote)
+            .service(report)
+            .service(premium)
+            .service(post)
+            .service(health)
+    })
+    .bind(("127.0.0.1", port))?
+    .run()
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! A Rocket shop selling API calls to agents over the Machine Payments
+//! Protocol, settled with Stripe Shared Payment Tokens.
+//!
+//! ```sh
+//! cargo run -p rocket-shop          # listens on 127.0.0.1:8000
+//! curl -si http://127.0.0.1:8000/quote   # 402 with a Stripe challenge
+//! ```
+//!
+//! It answers 402s without any key; to settle payments set
+//! `STRIPE_SECRET_KEY` (and `STRIPE_NETWORK_ID`), or point `STRIPE_API_BASE`
+//! at the emulator in `tools/stripe-emulator`. See README.md, "Stripe".
+
+use mpp_rocket::runtime::PriceEntry;
+use mpp_rocket::runtime::rails::stripe::StripeRail;
+use mpp_rocket::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
+use rocket::serde::json::{Json, Value, json};
+use rocket::{get, routes};
+
+/// The posts this shop sells reads of.
+struct Posts(Vec<u32>);
+
+/// One paid request: a price quote.
+#[paid(
+    amount = "1.00",
+    currency = "USD",
+    method = "stripe",
+    description = "A price quote"
+)]
+#[get("/quote")]
+async fn quote(receipt: Receipt) -> Json<Value> {
+    Json(json!({"quote": 42.17, "paid_with": receipt.reference}))
+}
+
+/// One payment buys ten reads of the daily report.
+#[paid(
+    amount = "5.00",
+    grants = 10,
+    scope = "report.daily",
+    method = "stripe"
+)]
+#[get("/report")]
+async fn report(session: Option<SessionInfo>) -> Json<Value> {
+    Json(json!({"report": "all systems nominal", "reads_left": session.map_or(0, |s| s.remaining)}))
+}
+
+/// Priced by the price book (`premium`: 3.00 USD for three reads).
+#[paid(price = "premium")]
+#[get("/premium")]
+async fn premium(session: Option<SessionInfo>) -> Json<Value> {
+    Json(json!({"premium": true, "reads_left": session.map_or(0, |s| s.remaining)}))
+}
+
+/// A missing post is a 404 before any 402: nobody pays for nothing.
+async fn post_exists(check: Check) -> Result<(), Rejection> {
+    let missing = || Rejection::not_found("No such post.");
+    let id: u32 = check
+        .param("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(missing)?;
+    let posts = check
+        .state::<Posts>()
+        .ok_or_else(|| Rejection::problem(500, "Internal Server Error", "no post index"))?;
+    if posts.0.contains(&id) {
+        Ok(())
+    } else {
+        Err(missing())
+    }
+}
+
+#[paid(amount = "0.50", method = "stripe", preconditions = [post_exists])]
+#[get("/posts/<id>")]
+async fn post(id: u32, receipt: Receipt) -> Json<Value> {
+    Json(
+        json!({"post": id, "body": format!("The text of post {id}."), "paid_with": receipt.reference}),
+    )
+}
+
+/// Free.
+#[get("/health")]
+fn health() -> &'static str {
+    "ok"
+}
+
+#[rocket::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = ConfigBuilder::default()
+        .realm("localhost")
+        .default_method("stripe")
+        .price("premium", PriceEntry::new("3.00").grants(3));
+    if std::env::var_os("MPP_SECRET_KEY").is_none() {
+        config = config.ephemeral_secret_if_unset();
+    }
+    let gate = Mpp::configure(config)
+        .rail(StripeRail::from_env()?)
+        .state(Posts(vec![1, 2, 3]));
+    let _ = rocket::build()
+        .attach(Mpp::fairing(gate))
+        .mount("/", routes![quote, report, premium, post, health])
+        .launch()
+        .await?;
+    Ok(())
+}
