@@ -1,0 +1,383 @@
+//! The Stripe rail against the Stripe emulator (`tools/stripe-emulator`:
+//! localstripe plus a shim adding Shared Payment Tokens and idempotency).
+//!
+//! The emulator's base URL comes from `MPP_TEST_STRIPE_API_BASE` (`.ci/run`
+//! starts the emulator and sets it). Without it the tests print that they
+//! skipped, unless `CI` is set, where they fail: CI must run them.
+
+#![cfg(feature = "stripe")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+
+use mpp_runtime::rails::stripe::{StripeConfig, StripeRail};
+use mpp_runtime::wire::{Challenge, Credential, ProblemType, Timestamp};
+use mpp_runtime::*;
+use serde_json::{Value, json};
+use support::*;
+
+const KEY: &str = "sk_test_mpp_emulator";
+
+fn emulator() -> Option<String> {
+    match std::env::var("MPP_TEST_STRIPE_API_BASE") {
+        Ok(base) if !base.is_empty() => Some(base),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!(
+                "MPP_TEST_STRIPE_API_BASE is not set: start tools/stripe-emulator/start.sh (as .ci/run does)"
+            )
+        }
+        _ => {
+            eprintln!(
+                "skipped: MPP_TEST_STRIPE_API_BASE is not set (run tools/stripe-emulator/start.sh)"
+            );
+            None
+        }
+    }
+}
+
+fn stripe(base: &str) -> StripeConfig {
+    StripeConfig::default()
+        .secret_key(KEY)
+        .api_base(base)
+        .network_id("profile_test_emulator")
+}
+
+fn gate_with_store(rail: StripeRail, store: MemoryStore) -> Gate {
+    Gate::builder(config().build().unwrap())
+        .rail(rail)
+        .store(store)
+        .build()
+        .unwrap()
+}
+
+/// A form-encoded POST to the emulator, answered with JSON.
+async fn post_form(url: String, fields: &[(&str, String)]) -> (u16, Value) {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(KEY)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.join("&"))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(),
+    )
+}
+
+async fn get_json(url: String) -> Value {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Mints a test Shared Payment Token for `payment_method`, as the payer's
+/// wallet (or the mppx CLI) does.
+async fn mint_spt(base: &str, payment_method: &str, max_amount: u64) -> String {
+    let expires = Timestamp::now().unix() + 600;
+    let (status, body) = post_form(
+        format!("{base}/v1/test_helpers/shared_payment/granted_tokens"),
+        &[
+            ("payment_method", payment_method.to_owned()),
+            ("usage_limits[currency]", "usd".to_owned()),
+            ("usage_limits[max_amount]", max_amount.to_string()),
+            ("usage_limits[expires_at]", expires.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+fn pay_spt(challenge: &Challenge, spt: &str) -> String {
+    Credential {
+        challenge: challenge.clone(),
+        payload: json!({"spt": spt}).as_object().unwrap().clone(),
+        source: None,
+    }
+    .to_header()
+}
+
+async fn shim_requests(base: &str) -> Vec<Value> {
+    get_json(format!("{base}/_shim/requests"))
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_shared_payment_token_pays_the_challenge() {
+    let Some(base) = emulator() else { return };
+    let gate = gate_with_store(StripeRail::new(stripe(&base)).unwrap(), MemoryStore::new());
+    let route = route(
+        &gate,
+        "/report",
+        PaymentSpec::new().amount("5.00").scope("stripe.report"),
+    );
+    let c = challenge(&gate, &route, "/report").await;
+    assert_eq!(c.method, "stripe");
+    assert_eq!(
+        Value::Object(c.request.fields().clone()),
+        json!({"amount": "500", "currency": "usd", "methodDetails": {"networkId": "profile_test_emulator", "paymentMethodTypes": ["card"]}})
+    );
+
+    let spt = mint_spt(&base, "pm_card_visa", 500).await;
+    let grant = granted(
+        gate.admit(&route, with_auth("/report", &pay_spt(&c, &spt)))
+            .await,
+    );
+    let reference = grant.receipt().reference.clone();
+    assert!(reference.starts_with("pi_"), "{reference}");
+    assert_eq!(grant.receipt().method, "stripe");
+
+    // What reached "Stripe": a confirmed PaymentIntent from the token, keyed
+    // by the challenge and token, under the pinned preview version.
+    let requests = shim_requests(&base).await;
+    let sent = requests
+        .iter()
+        .find(|r| r.to_string().contains(&c.id))
+        .expect("the PaymentIntent creation was recorded");
+    let text = sent.to_string();
+    assert!(text.contains(&format!("mpp_{}_{spt}", c.id)), "{text}");
+    assert!(text.contains("2026-07-29.preview"), "{text}");
+    for field in [
+        "automatic_payment_methods[enabled]",
+        "automatic_payment_methods[allow_redirects]",
+        "shared_payment_granted_token",
+        "metadata[mpp_challenge_id]",
+        "metadata[machine_payment]",
+    ] {
+        assert!(text.contains(field), "{field} missing from {text}");
+    }
+
+    // The token is single use, and the challenge is burned.
+    let replay = denied(
+        gate.admit(&route, with_auth("/report", &pay_spt(&c, &spt)))
+            .await,
+    );
+    assert_eq!(problem(&replay), ProblemType::InvalidChallenge);
+}
+
+#[tokio::test]
+async fn a_declined_card_is_refused_without_burning_the_challenge() {
+    let Some(base) = emulator() else { return };
+    let gate = gate_with_store(StripeRail::new(stripe(&base)).unwrap(), MemoryStore::new());
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new().amount("1.00").scope("stripe.decline"),
+    );
+    let c = challenge(&gate, &route, "/r").await;
+    let declined = mint_spt(&base, "pm_card_chargeCustomerFail", 100).await;
+    let response = denied(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, &declined)))
+            .await,
+    );
+    assert_eq!(response.status, 402);
+    assert_eq!(problem(&response), ProblemType::VerificationFailed);
+    assert!(
+        problem_detail(&response).contains("declined"),
+        "{}",
+        problem_detail(&response)
+    );
+    assert_challenge_response(&response);
+    // The payer tries another card on the same challenge.
+    let good = mint_spt(&base, "pm_card_visa", 100).await;
+    granted(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, &good)))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn three_d_secure_asks_for_payer_action() {
+    let Some(base) = emulator() else { return };
+    let gate = gate_with_store(StripeRail::new(stripe(&base)).unwrap(), MemoryStore::new());
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new().amount("1.00").scope("stripe.3ds"),
+    );
+    let c = challenge(&gate, &route, "/r").await;
+    let spt = mint_spt(&base, "pm_card_threeDSecure2Required", 100).await;
+    let response = denied(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, &spt)))
+            .await,
+    );
+    assert_eq!(problem(&response), ProblemType::PaymentActionRequired);
+}
+
+#[tokio::test]
+async fn a_replayed_idempotent_response_is_not_a_second_payment() {
+    let Some(base) = emulator() else { return };
+    let rail = StripeRail::new(stripe(&base)).unwrap();
+    let gate = gate_with_store(StripeRail::new(stripe(&base)).unwrap(), MemoryStore::new());
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new().amount("1.00").scope("stripe.replay"),
+    );
+    let c = challenge(&gate, &route, "/r").await;
+    let spt = mint_spt(&base, "pm_card_visa", 100).await;
+    let request = || SettleRequest {
+        challenge: c.clone(),
+        payload: json!({"spt": spt}).as_object().unwrap().clone(),
+        source: None,
+        request: wire::PaymentRequest::from_fields(route.request("stripe").unwrap().clone()),
+        price: route.price().clone(),
+        route: route.id().to_owned(),
+        idempotency_key: c.id.clone(),
+        http: Arc::new(RequestView::new("GET", "/r")),
+    };
+    let first = rail.settle(request()).await.unwrap();
+    assert!(first.reference.starts_with("pi_"));
+    // Stripe answers the same idempotency key with the original response,
+    // marked replayed: the rail must not treat it as a new payment.
+    let second = rail.settle(request()).await.unwrap_err();
+    assert_eq!(second.kind, SettleErrorKind::VerificationFailed);
+    assert!(second.detail.contains("already been processed"));
+}
+
+#[tokio::test]
+async fn stripe_unreachable_is_a_500_and_the_challenge_survives() {
+    let Some(base) = emulator() else { return };
+    let store = MemoryStore::new();
+    // The same server, first with Stripe unreachable, then reachable again.
+    let down = gate_with_store(
+        StripeRail::new(stripe("http://127.0.0.1:9")).unwrap(),
+        store.clone(),
+    );
+    let up = gate_with_store(StripeRail::new(stripe(&base)).unwrap(), store);
+    let spec = || PaymentSpec::new().amount("1.00").scope("stripe.outage");
+    let route_down = route(&down, "/r", spec());
+    let route_up = route(&up, "/r", spec());
+    let c = challenge(&down, &route_down, "/r").await;
+    let spt = mint_spt(&base, "pm_card_visa", 100).await;
+    let failed = denied(
+        down.admit(&route_down, with_auth("/r", &pay_spt(&c, &spt)))
+            .await,
+    );
+    assert_eq!(failed.status, 500);
+    assert_eq!(problem(&failed), ProblemType::InternalPaymentError);
+    assert_challenge_response(&failed);
+    granted(
+        up.admit(&route_up, with_auth("/r", &pay_spt(&c, &spt)))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn without_a_secret_key_402s_are_issued_and_settlement_says_what_to_set() {
+    let rail = StripeRail::new(StripeConfig::default().network_id("profile_x")).unwrap();
+    let gate = gate_with_store(rail, MemoryStore::new());
+    let route = route(&gate, "/r", PaymentSpec::new().amount("1.00"));
+    let c = challenge(&gate, &route, "/r").await;
+    let response = denied(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, "spt_x")))
+            .await,
+    );
+    assert_eq!(response.status, 500);
+    assert!(problem_detail(&response).contains("STRIPE_SECRET_KEY"));
+    let malformed = denied(gate.admit(&route, with_auth("/r", &pay(&c, "ok"))).await);
+    assert_eq!(problem(&malformed), ProblemType::InternalPaymentError);
+}
+
+#[test]
+fn prices_below_stripes_minimum_are_a_startup_error() {
+    let gate = gate_with_store(
+        StripeRail::new(StripeConfig::default()).unwrap(),
+        MemoryStore::new(),
+    );
+    let e = gate
+        .route(&RouteSpec::new(
+            "GET",
+            "/cheap",
+            PaymentSpec::new().amount("0.30"),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("below Stripe's minimum charge of 0.50 USD"),
+        "{e}"
+    );
+    assert!(
+        gate.route(&RouteSpec::new(
+            "GET",
+            "/bundle",
+            PaymentSpec::new().amount("0.50").grants(10)
+        ))
+        .is_ok()
+    );
+    let yen = gate
+        .route(&RouteSpec::new(
+            "GET",
+            "/yen",
+            PaymentSpec::new().amount("49").currency("JPY"),
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(yen.contains("50 JPY"), "{yen}");
+}
+
+#[tokio::test]
+async fn a_customer_resolver_attaches_a_customer() {
+    let Some(base) = emulator() else { return };
+    let (_, customer) = post_form(
+        format!("{base}/v1/customers"),
+        &[("email", "agent@example.com".to_owned())],
+    )
+    .await;
+    let customer = customer["id"].as_str().unwrap().to_owned();
+    let known = customer.clone();
+    let rail = StripeRail::new(stripe(&base)).unwrap().customer_resolver(
+        move |request: Arc<RequestView>| {
+            let known = known.clone();
+            async move {
+                Ok(match request.header("x-api-key") {
+                    Some("key_agent") => Some(known),
+                    _ => None,
+                })
+            }
+        },
+    );
+    let gate = gate_with_store(rail, MemoryStore::new());
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new().amount("1.00").scope("stripe.customer"),
+    );
+    let c = challenge(&gate, &route, "/r").await;
+    let spt = mint_spt(&base, "pm_card_visa", 100).await;
+    let request = with_auth("/r", &pay_spt(&c, &spt)).with_header("X-Api-Key", "key_agent");
+    let grant = granted(gate.admit(&route, request).await);
+    let intent = get_json(format!(
+        "{base}/v1/payment_intents/{}",
+        grant.receipt().reference
+    ))
+    .await;
+    assert_eq!(intent["customer"], customer.as_str());
+}
