@@ -93,6 +93,27 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `GET {base}{path}` on the emulator (plain HTTP on loopback), as JSON.
+fn emulator_get(base: &str, path: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut socket = std::net::TcpStream::connect(authority).unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {KEY}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    // The emulator may answer chunked: the JSON runs from the first `{` or
+    // `[` to the last `}` or `]`.
+    let start = body.find(['{', '[']).unwrap_or(0);
+    let end = body.rfind(['}', ']']).unwrap_or(0);
+    let json = &body[start..=end.max(start)];
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {answer}"))
+}
+
 /// The stock mppx client pays the example's routes through the emulator.
 pub(crate) fn pays_the_example(bin: &str, port_env: &str) {
     let Some((base, cli)) = prerequisites() else {
@@ -130,6 +151,74 @@ pub(crate) fn pays_the_example(bin: &str, port_env: &str) {
     assert!(
         out.contains("verification-failed") && out.contains("declined"),
         "{out}"
+    );
+
+    // Charged only if delivered (capture = "after"): a delivered summary
+    // captures its PaymentIntent; a failed one cancels it.
+    let delivered = mppx(&cli, &base, &url("/summary?topic=rust"), "pm_card_visa");
+    let stdout = text(&delivered.stdout);
+    println!(
+        "mppx /summary?topic=rust -> exit {:?}: {stdout}",
+        delivered.status.code()
+    );
+    let body: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let intent = body["paid_with"].as_str().unwrap();
+    assert_eq!(
+        emulator_get(&base, &format!("/v1/payment_intents/{intent}"))["status"],
+        "succeeded"
+    );
+
+    // The handler that sold it is named in the intent's metadata.
+    let handler = format!(
+        "{}::summary",
+        std::path::Path::new(bin)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace('-', "_")
+    );
+    // Intents of this handler that were canceled, found through the cancel
+    // calls the emulator saw.
+    let canceled = || {
+        let seen = emulator_get(&base, "/_shim/requests?all=1");
+        let mut ids: Vec<String> = seen
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["path"].as_str())
+            .filter_map(|path| {
+                path.strip_prefix("/v1/payment_intents/")?
+                    .strip_suffix("/cancel")
+            })
+            .map(str::to_owned)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.iter()
+            .filter(|id| {
+                let pi = emulator_get(&base, &format!("/v1/payment_intents/{id}"));
+                pi["metadata"]["mpp_route"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with(&handler))
+                    && pi["status"] == "canceled"
+            })
+            .count()
+    };
+    let before = canceled();
+    let failed = mppx(&cli, &base, &url("/summary?topic=fail"), "pm_card_visa");
+    let out = format!("{}{}", text(&failed.stdout), text(&failed.stderr));
+    println!(
+        "mppx /summary?topic=fail -> exit {:?}: {out}",
+        failed.status.code()
+    );
+    assert!(
+        out.contains("not charged") && !out.contains("Payment Receipt"),
+        "{out}"
+    );
+    assert_eq!(
+        canceled(),
+        before + 1,
+        "the failed summary's intent was not canceled"
     );
 
     // A missing post is a 404 before any payment: mppx is never asked to pay.

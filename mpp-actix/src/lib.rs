@@ -42,6 +42,14 @@
 //! - Refusals are [`PaymentError`]s (`ResponseError`): a 402 with fresh
 //!   challenges, or the precondition's own response.
 //!
+//! - [`webhooks`] is the resource receiving provider notifications
+//!   (`.service(mpp_actix::webhooks("/webhooks"))` answers Stripe at
+//!   `POST /webhooks/stripe`), verified before anything is parsed.
+//! - `#[paid(capture = "after")]` charges only when the handler answers 2xx:
+//!   the handler's response is built, the authorized payment captured on a
+//!   2xx and released otherwise; a panic or a client that goes away
+//!   releases it too.
+//!
 //! CORS: browsers only let scripts read `WWW-Authenticate`,
 //! `Payment-Receipt` and `Payment-Session` if they are exposed; with
 //! `actix-cors`, pass [`EXPOSED_HEADERS`] to `Cors::expose_headers`.
@@ -50,6 +58,7 @@ mod app;
 mod extract;
 mod paid;
 mod request;
+mod webhook;
 
 pub use app::{Mpp, Registration};
 pub use mpp_macros::actix_paid as paid;
@@ -59,6 +68,7 @@ pub use mpp_runtime::{
     Settings,
 };
 pub use paid::{Paid, PaymentError};
+pub use webhook::{webhook, webhooks};
 
 /// Headers a browser client must be allowed to read (`Access-Control-Expose-Headers`).
 pub const EXPOSED_HEADERS: &[&str] = &["WWW-Authenticate", "Payment-Receipt", "Payment-Session"];

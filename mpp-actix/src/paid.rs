@@ -16,6 +16,9 @@ use mpp_runtime::{Grant, Response};
 pub enum Paid<T> {
     /// Paid: the handler ran.
     Granted(T, Box<Grant>),
+    /// Paid after the handler ran (`capture = "after"`): its response, with
+    /// the payment headers already added.
+    Ready(HttpResponse),
     /// Not paid: answer with this error.
     Denied(PaymentError),
 }
@@ -70,31 +73,39 @@ impl ResponseError for PaymentError {
     }
 }
 
+/// Adds the payment headers of a paid (or captured) grant to a successful
+/// response: `Payment-Receipt`, `Payment-Session`, `Cache-Control: private`.
+pub(crate) fn add_payment_headers(response: &mut HttpResponse, grant: &Grant) {
+    // Receipts go only on successful responses.
+    if !response.status().is_success() || grant.headers().next().is_none() {
+        return;
+    }
+    let headers = response.headers_mut();
+    for (name, value) in grant.headers() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    let existing = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok());
+    let cache = private_cache_control(existing).into_owned();
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        headers.insert(CACHE_CONTROL, value);
+    }
+}
+
 impl<T: Responder> Responder for Paid<T> {
     type Body = BoxBody;
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse<Self::Body> {
         match self {
             Paid::Denied(error) => error.error_response(),
+            Paid::Ready(response) => response,
             Paid::Granted(value, grant) => {
                 let mut response = value.respond_to(req).map_into_boxed_body();
-                // Receipts go only on successful responses.
-                if response.status().is_success() {
-                    let headers = response.headers_mut();
-                    for (name, value) in grant.headers() {
-                        if let (Ok(name), Ok(value)) = (
-                            HeaderName::from_bytes(name.as_bytes()),
-                            HeaderValue::from_str(value),
-                        ) {
-                            headers.insert(name, value);
-                        }
-                    }
-                    let existing = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok());
-                    let cache = private_cache_control(existing).into_owned();
-                    if let Ok(value) = HeaderValue::from_str(&cache) {
-                        headers.insert(CACHE_CONTROL, value);
-                    }
-                }
+                add_payment_headers(&mut response, &grant);
                 response
             }
         }

@@ -29,6 +29,8 @@ pub(crate) struct PaidArgs {
     pub(crate) preconditions: Option<syn::Expr>,
     /// `description = "…"`.
     pub(crate) description: Option<syn::LitStr>,
+    /// `capture = "after"`.
+    pub(crate) capture: Option<syn::LitStr>,
 }
 
 /// Parses the attribute's argument list.

@@ -8,7 +8,7 @@
 //! async fn report(user: User, __mpp_paid: PaidContext<__mpp_route_report>) -> Paid<T> {
 //!     let grant = match __mpp_paid.admit().await { Ok(g) => g, Err(denied) => return Paid::denied(denied) };
 //!     let receipt: Receipt = take(&grant)?;            // each payment parameter
-//!     Paid::granted(__mpp_inner_report(user, receipt).await, grant)
+//!     __mpp_paid.finish(__mpp_inner_report(user, receipt).await, grant).await  // capture = "after": capture or release
 //! }
 //! async fn __mpp_inner_report(user: User, receipt: Receipt) -> T { /* the original body */ }
 //! struct __mpp_route_report;                           // its PaidRoute: the RouteSpec, built once
@@ -141,6 +141,15 @@ fn generate(
     if let Some(lit) = &terms.description {
         builder.push(quote!(.description(#lit)));
     }
+    match terms.capture {
+        Some(mpp_runtime::Capture::After) => {
+            builder.push(quote!(.capture(#rt::Capture::After)));
+        }
+        Some(mpp_runtime::Capture::Immediate) => {
+            builder.push(quote!(.capture(#rt::Capture::Immediate)));
+        }
+        None => {}
+    }
     for path in &terms.preconditions {
         let text = path_text(path);
         // Spanned on the path: a typo or a wrong signature is reported there.
@@ -198,12 +207,13 @@ fn generate(
             #(#outer_params,)*
             __mpp_paid: #krate::__private::PaidContext<#route_ty>
         ) -> #krate::Paid<#output> #where_clause {
+            let mut __mpp_paid = __mpp_paid;
             let __mpp_grant = match __mpp_paid.admit().await {
                 ::core::result::Result::Ok(grant) => grant,
                 ::core::result::Result::Err(denied) => return #krate::Paid::denied(denied),
             };
             #(#bindings)*
-            #krate::Paid::granted(#call, __mpp_grant)
+            __mpp_paid.finish(#call, __mpp_grant).await
         }
 
         #[doc(hidden)]

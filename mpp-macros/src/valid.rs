@@ -5,7 +5,9 @@
 use std::ops::Range;
 
 use darling::Error;
-use mpp_runtime::price::{self, AmountError, Currency};
+use mpp_runtime::Capture;
+use mpp_runtime::price::{self, Amount, AmountError, Currency};
+use mpp_runtime::rails::stripe_limits;
 use mpp_runtime::suggest;
 use mpp_runtime::wire::challenge::is_valid_method;
 use proc_macro2::Span;
@@ -37,7 +39,12 @@ pub(crate) struct Terms {
     pub(crate) price: Option<syn::LitStr>,
     pub(crate) preconditions: Vec<syn::Path>,
     pub(crate) description: Option<syn::LitStr>,
+    pub(crate) capture: Option<Capture>,
 }
+
+/// Built-in rails that settle at once (on-chain transfers): they cannot
+/// defer capture.
+const SETTLE_AT_ONCE: &[&str] = &["tempo", "evm", "stellar"];
 
 /// The span of `range` (byte offsets into the string's value) inside a
 /// string literal, where the compiler can point inside literals; otherwise
@@ -75,6 +82,7 @@ pub(crate) fn validate(args: PaidArgs, errors: &mut darling::error::Accumulator)
             }
         });
 
+    let mut amount: Option<Amount> = None;
     if let Some(lit) = &args.amount {
         let (check_currency, stated) = match (currency, &args.currency) {
             (Some(c), _) => (c, true),
@@ -84,9 +92,12 @@ pub(crate) fn validate(args: PaidArgs, errors: &mut darling::error::Accumulator)
                 false,
             ),
         };
-        if (args.currency.is_none() || currency.is_some())
-            && let Err(e) = price::parse_amount(&lit.value(), check_currency)
-        {
+        let parsed = (args.currency.is_none() || currency.is_some())
+            .then(|| price::parse_amount(&lit.value(), check_currency));
+        if stated && let Some(Ok(parsed)) = &parsed {
+            amount = Some(*parsed);
+        }
+        if let Some(Err(e)) = parsed {
             let span = e.span().map_or(lit.span(), |r| sub_span(lit, r));
             let message = match (&e, stated) {
                 (AmountError::TooManyFractionDigits { .. }, false) => {
@@ -222,6 +233,43 @@ pub(crate) fn validate(args: PaidArgs, errors: &mut darling::error::Accumulator)
         }
     }
 
+    let capture = args
+        .capture
+        .as_ref()
+        .and_then(|lit| match lit.value().parse::<Capture>() {
+            Ok(capture) => Some(capture),
+            Err(e) => {
+                let hint = suggest::closest(&lit.value(), ["immediate", "after"])
+                    .map(|near| format!("; did you mean `{near}`?"))
+                    .unwrap_or_default();
+                errors.push(error_at(lit.span(), format!("{e}{hint}")));
+                None
+            }
+        });
+    if capture == Some(Capture::After) && grants.is_none_or(|g| g == 1) {
+        for lit in &methods {
+            if SETTLE_AT_ONCE.contains(&lit.value().as_str()) {
+                errors.push(error_at(
+                    lit.span(),
+                    format!(
+                        "method `{}` settles at once and cannot defer capture; remove it or `capture = \"after\"`",
+                        lit.value()
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Stripe's minimum charge, when the macro can see both the amount and
+    // its currency (without a currency, the configured default decides, at
+    // startup).
+    if let (Some(amount), Some(lit)) = (amount, &args.amount)
+        && methods.iter().any(|m| m.value() == "stripe")
+        && let Some(reason) = stripe_limits::below_minimum(amount)
+    {
+        errors.push(error_at(lit.span(), reason));
+    }
+
     Terms {
         amount: args.amount,
         currency: args.currency,
@@ -231,6 +279,7 @@ pub(crate) fn validate(args: PaidArgs, errors: &mut darling::error::Accumulator)
         price: args.price,
         preconditions,
         description: args.description,
+        capture,
     }
 }
 

@@ -4,7 +4,13 @@ use std::sync::Mutex;
 
 use mpp_runtime::{ConfigBuilder, Gate, GateBuilder, Settings};
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::{Build, Rocket};
+use rocket::{Build, Request, Response, Rocket};
+
+use crate::paid::{AwaitingCapture, add_payment_headers, to_rocket};
+
+/// Managed by the fairing: tells guards and responders that responses pass
+/// through it (deferred captures need that).
+pub(crate) struct FairingAttached;
 
 /// Entry points for setting up payments on a Rocket instance.
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +77,7 @@ impl Fairing for MppFairing {
     fn info(&self) -> Info {
         Info {
             name: "Machine Payments Protocol",
-            kind: Kind::Ignite | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
         }
     }
 
@@ -107,12 +113,29 @@ impl Fairing for MppFairing {
                     gate.config().realm(),
                     gate.methods().collect::<Vec<_>>().join(", ")
                 );
-                Ok(rocket.manage(gate))
+                Ok(rocket.manage(gate).manage(FairingAttached))
             }
             Err(e) => {
                 rocket::error!("mpp: {e}");
                 Err(rocket)
             }
+        }
+    }
+
+    /// Finishes deferred payments (`capture = "after"`): a 2xx response
+    /// captures and gets its receipt; anything else, catchers' error pages
+    /// included, releases the authorization. A failed capture replaces the
+    /// response with the gate's problem, so nothing unpaid is delivered.
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        let slot = req.local_cache(AwaitingCapture::default);
+        let pending = match slot.0.lock() {
+            Ok(mut pending) => pending.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let Some(mut grant) = pending else { return };
+        match grant.complete(res.status().code).await {
+            Ok(()) => add_payment_headers(res, &grant),
+            Err(refusal) => *res = to_rocket(refusal),
         }
     }
 }

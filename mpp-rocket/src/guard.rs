@@ -4,6 +4,9 @@ use std::marker::PhantomData;
 
 use mpp_runtime::handler::{self, PaidRoute};
 use mpp_runtime::{Gate, Grant, RequestView, Response};
+
+use crate::Paid;
+use crate::fairing::FairingAttached;
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Ignite, Request, Rocket, Sentinel};
 
@@ -12,19 +15,29 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 /// every other guard and the body have succeeded.
 pub struct PaidContext<R> {
     gate: Option<Gate>,
-    view: RequestView,
+    view: Option<RequestView>,
     _route: PhantomData<fn() -> R>,
 }
 
 impl<R: PaidRoute> PaidContext<R> {
     /// Decides the payment: the grant, or the response to send instead.
-    pub async fn admit(self) -> Result<Box<Grant>, Response> {
-        match &self.gate {
-            Some(gate) => handler::admit::<R>(gate, self.view).await,
-            None => Err(handler::missing_runtime(
+    pub async fn admit(&mut self) -> Result<Box<Grant>, Response> {
+        match (&self.gate, self.view.take()) {
+            (Some(gate), Some(view)) => handler::admit::<R>(gate, view).await,
+            (Some(_), None) => Err(handler::internal_error(
+                "An internal payment error occurred.",
+            )),
+            (None, _) => Err(handler::missing_runtime(
                 "attach mpp_rocket::Mpp::fairing(...) to the Rocket instance",
             )),
         }
+    }
+
+    /// Wraps the handler's value with its grant. A deferred payment
+    /// (`capture = "after"`) is captured or released by the fairing once the
+    /// final response status is known.
+    pub async fn finish<T>(self, value: T, grant: Box<Grant>) -> Paid<T> {
+        Paid::granted(value, grant)
     }
 }
 
@@ -35,7 +48,7 @@ impl<'r, R: PaidRoute> FromRequest<'r> for PaidContext<R> {
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         Outcome::Success(Self {
             gate: req.rocket().state::<Gate>().cloned(),
-            view: crate::request::view(req),
+            view: Some(crate::request::view(req)),
             _route: PhantomData,
         })
     }
@@ -55,6 +68,15 @@ impl<R: PaidRoute> Sentinel for PaidContext<R> {
                 true
             }
             Some(gate) => match handler::prepare::<R>(gate) {
+                Ok(route)
+                    if route.defers_capture() && rocket.state::<FairingAttached>().is_none() =>
+                {
+                    rocket::error!(
+                        "mpp: route `{id}` captures payments after the handler (capture = \"after\"), \
+                         which needs the fairing: attach mpp_rocket::Mpp::fairing(…) instead of managing the Gate yourself"
+                    );
+                    true
+                }
                 Ok(_) => false,
                 Err(e) => {
                     rocket::error!("mpp: {e}");

@@ -37,6 +37,13 @@
 //!   A paid route mounted without the fairing aborts launch (a `Sentinel`),
 //!   and so does a route whose terms the configuration cannot price.
 //!
+//! - [`webhooks`] are the routes receiving provider notifications
+//!   (`.mount("/webhooks", mpp_rocket::webhooks())` answers Stripe at
+//!   `POST /webhooks/stripe`), verified before anything is parsed.
+//! - `#[paid(capture = "after")]` charges only when the handler answers 2xx:
+//!   the fairing captures the authorized payment once the final status is
+//!   known (catchers included) and releases it otherwise.
+//!
 //! CORS: browsers only let scripts read `WWW-Authenticate`,
 //! `Payment-Receipt` and `Payment-Session` if they are exposed; with a CORS
 //! fairing, add [`EXPOSED_HEADERS`] to its exposed headers.
@@ -45,6 +52,7 @@ mod fairing;
 mod guard;
 mod paid;
 mod request;
+mod webhook;
 
 pub use fairing::{Mpp, MppFairing};
 pub use mpp_macros::rocket_paid as paid;
@@ -54,6 +62,7 @@ pub use mpp_runtime::{
     Settings,
 };
 pub use paid::Paid;
+pub use webhook::webhooks;
 
 /// Headers a browser client must be allowed to read (`Access-Control-Expose-Headers`).
 pub const EXPOSED_HEADERS: &[&str] = &["WWW-Authenticate", "Payment-Receipt", "Payment-Session"];

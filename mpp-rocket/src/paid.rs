@@ -1,12 +1,16 @@
 //! The responder a `#[paid]` handler returns.
 
 use std::io::Cursor;
+use std::sync::Mutex;
 
+use mpp_runtime::handler;
 use mpp_runtime::response::private_cache_control;
 use mpp_runtime::{Grant, Response};
 use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder};
+
+use crate::fairing::FairingAttached;
 
 /// What a `#[paid]` handler returns: the handler's own response with the
 /// payment headers added, or the gate's response (a 402 with fresh
@@ -32,7 +36,7 @@ impl<T> Paid<T> {
 }
 
 /// Converts the gate's framework-neutral response.
-fn to_rocket<'o>(response: Response) -> rocket::Response<'o> {
+pub(crate) fn to_rocket<'o>(response: Response) -> rocket::Response<'o> {
     let mut builder = rocket::Response::build();
     builder.status(Status::new(response.status));
     for (name, value) in response.headers {
@@ -43,21 +47,58 @@ fn to_rocket<'o>(response: Response) -> rocket::Response<'o> {
     builder.finalize()
 }
 
+/// A framework-neutral response from the gate, as a responder.
+pub(crate) struct Reply(pub(crate) Response);
+
+impl<'r, 'o: 'r> Responder<'r, 'o> for Reply {
+    fn respond_to(self, _req: &'r Request<'_>) -> response::Result<'o> {
+        Ok(to_rocket(self.0))
+    }
+}
+
+/// Adds the payment headers of a paid (or captured) grant to a successful
+/// response: `Payment-Receipt`, `Payment-Session`, `Cache-Control: private`.
+pub(crate) fn add_payment_headers(response: &mut rocket::Response<'_>, grant: &Grant) {
+    // Receipts go only on successful responses.
+    if !response.status().class().is_success() || grant.headers().next().is_none() {
+        return;
+    }
+    for (name, value) in grant.headers() {
+        response.set_raw_header(name, value.to_owned());
+    }
+    let cache = private_cache_control(response.headers().get_one("Cache-Control")).into_owned();
+    response.set_raw_header("Cache-Control", cache);
+}
+
+/// A payment authorized for a `capture = "after"` route, waiting in the
+/// request's local cache for the fairing to see the final status.
+#[derive(Default)]
+pub(crate) struct AwaitingCapture(pub(crate) Mutex<Option<Box<Grant>>>);
+
 impl<'r, 'o: 'r, T: Responder<'r, 'o>> Responder<'r, 'o> for Paid<T> {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
         match self {
             Paid::Denied(response) => Ok(to_rocket(response)),
+            Paid::Granted(value, grant) if grant.awaits_capture() => {
+                if req.rocket().state::<FairingAttached>().is_none() {
+                    // Dropping the grant releases the authorization.
+                    drop(grant);
+                    return Ok(to_rocket(handler::missing_runtime(
+                        "capture = \"after\" needs mpp_rocket::Mpp::fairing(...) attached",
+                    )));
+                }
+                let slot = req.local_cache(AwaitingCapture::default);
+                match slot.0.lock() {
+                    Ok(mut pending) => *pending = Some(grant),
+                    Err(poisoned) => *poisoned.into_inner() = Some(grant),
+                }
+                // The fairing captures (and adds the receipt) or releases once
+                // the final status is known, catchers included.
+                value.respond_to(req)
+            }
             Paid::Granted(value, grant) => {
                 let mut response = value.respond_to(req)?;
-                // Receipts go only on successful responses.
-                if response.status().class().is_success() {
-                    for (name, value) in grant.headers() {
-                        response.set_raw_header(name, value.to_owned());
-                    }
-                    let cache = private_cache_control(response.headers().get_one("Cache-Control"))
-                        .into_owned();
-                    response.set_raw_header("Cache-Control", cache);
-                }
+                add_payment_headers(&mut response, &grant);
                 Ok(response)
             }
         }

@@ -14,6 +14,8 @@
 //! | `MPP_DEFAULT_AMOUNT` | amount for routes that name none | none (routes must price themselves) |
 //! | `MPP_DEFAULT_CURRENCY` | currency for amounts without one | `USD` |
 //! | `MPP_DEFAULT_GRANTS` | accesses per payment | 1 |
+//! | `MPP_CAPTURE` | when payments are taken: `immediate`, or `after` (only on a 2xx answer) | `immediate` |
+//! | `MPP_RECORD_TTL` | how long settlement records are kept for webhook reconciliation | 30 days |
 //! | `MPP_GLOBAL_PRECONDITIONS` | comma-separated checks run on every gated route | none |
 //! | `MPP_PRICE_BOOK` | JSON object of named prices | none |
 
@@ -26,7 +28,7 @@ use serde::Deserialize;
 use crate::binding::ChallengeKey;
 use crate::error::ConfigError;
 use crate::price::{self, Amount, Currency};
-use crate::spec::{PriceBook, PriceEntry};
+use crate::spec::{Capture, PriceBook, PriceEntry};
 use crate::wire::base64url;
 use crate::wire::challenge::{is_default_credential_header, is_valid_header_name, is_valid_method};
 
@@ -62,6 +64,10 @@ pub struct Settings {
     pub default_currency: Option<String>,
     /// Default grants.
     pub default_grants: Option<u32>,
+    /// When payments are taken on routes that do not say.
+    pub default_capture: Option<Capture>,
+    /// How long settlement records are kept, in seconds.
+    pub record_ttl: Option<u64>,
     /// Checks run on every gated route.
     pub global_preconditions: Option<Vec<String>>,
     /// Named prices.
@@ -84,6 +90,8 @@ impl fmt::Debug for Settings {
             .field("default_amount", &self.default_amount)
             .field("default_currency", &self.default_currency)
             .field("default_grants", &self.default_grants)
+            .field("default_capture", &self.default_capture)
+            .field("record_ttl", &self.record_ttl)
             .field("global_preconditions", &self.global_preconditions)
             .field("price_book", &self.price_book)
             .finish()
@@ -119,6 +127,17 @@ impl Settings {
                     })
                 })
                 .transpose()?,
+            default_capture: get("MPP_CAPTURE")
+                .map(|v| {
+                    v.parse::<Capture>()
+                        .map_err(|e| ConfigError::InvalidSetting {
+                            name: "MPP_CAPTURE".into(),
+                            value: v.clone(),
+                            reason: e.to_string(),
+                        })
+                })
+                .transpose()?,
+            record_ttl: seconds("MPP_RECORD_TTL")?,
             global_preconditions: get("MPP_GLOBAL_PRECONDITIONS").map(|v| {
                 v.split(',')
                     .map(str::trim)
@@ -158,6 +177,8 @@ impl Settings {
             default_amount: over.default_amount.or(self.default_amount),
             default_currency: over.default_currency.or(self.default_currency),
             default_grants: over.default_grants.or(self.default_grants),
+            default_capture: over.default_capture.or(self.default_capture),
+            record_ttl: over.record_ttl.or(self.record_ttl),
             global_preconditions: over.global_preconditions.or(self.global_preconditions),
             price_book,
         }
@@ -202,6 +223,8 @@ pub struct Defaults {
     pub currency: Currency,
     /// Accesses per payment.
     pub grants: u32,
+    /// When payments are taken.
+    pub capture: Capture,
 }
 
 /// A validated price-book entry.
@@ -221,6 +244,7 @@ pub struct Config {
     pub(crate) challenge_ttl: Duration,
     pub(crate) session_ttl: Duration,
     pub(crate) settlement_timeout: Duration,
+    pub(crate) record_ttl: Duration,
     pub(crate) credential_header: Option<String>,
     pub(crate) defaults: Defaults,
     pub(crate) price_book: BTreeMap<String, ResolvedEntry>,
@@ -235,6 +259,7 @@ impl fmt::Debug for Config {
             .field("challenge_ttl", &self.challenge_ttl)
             .field("session_ttl", &self.session_ttl)
             .field("settlement_timeout", &self.settlement_timeout)
+            .field("record_ttl", &self.record_ttl)
             .field("credential_header", &self.credential_header)
             .field("defaults", &self.defaults)
             .field("price_book", &self.price_book.keys().collect::<Vec<_>>())
@@ -272,6 +297,11 @@ impl Config {
     /// Longest a rail may take to settle.
     pub fn settlement_timeout(&self) -> Duration {
         self.settlement_timeout
+    }
+
+    /// How long settlement records are kept for reconciliation.
+    pub fn record_ttl(&self) -> Duration {
+        self.record_ttl
     }
 
     /// The header credentials arrive in (`Authorization` unless configured).
@@ -414,6 +444,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets when payments are taken on routes that do not say.
+    pub fn default_capture(mut self, capture: Capture) -> Self {
+        self.settings.default_capture = Some(capture);
+        self
+    }
+
+    /// Sets how long settlement records are kept for reconciliation.
+    pub fn record_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.record_ttl = Some(ttl.as_secs());
+        self
+    }
+
     /// Adds a global precondition (registered with the gate by name).
     pub fn global_precondition(mut self, name: impl Into<String>) -> Self {
         self.settings
@@ -458,6 +500,7 @@ impl ConfigBuilder {
         let session_ttl = seconds("MPP_SESSION_TTL", s.session_ttl, 3_600, 366 * 86_400)?;
         let settlement_timeout =
             seconds("MPP_SETTLEMENT_TIMEOUT", s.settlement_timeout, 60, 3_600)?;
+        let record_ttl = seconds("MPP_RECORD_TTL", s.record_ttl, 30 * 86_400, 400 * 86_400)?;
         let credential_header = match s.credential_header {
             Some(h) if is_default_credential_header(&h) => None,
             Some(h) if is_valid_header_name(&h) => Some(h),
@@ -526,12 +569,14 @@ impl ConfigBuilder {
             challenge_ttl,
             session_ttl,
             settlement_timeout,
+            record_ttl,
             credential_header,
             defaults: Defaults {
                 method: s.default_method,
                 amount,
                 currency,
                 grants: default_grants,
+                capture: s.default_capture.unwrap_or_default(),
             },
             price_book,
             global_preconditions: s.global_preconditions.unwrap_or_default(),

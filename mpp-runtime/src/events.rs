@@ -1,5 +1,6 @@
-//! Event hooks for accounting and metrics: challenge issued, payment settled,
-//! payment failed, session spent.
+//! Event hooks for accounting and metrics: challenge issued, payment
+//! authorized, settled, released or failed, session spent, provider
+//! notification reconciled.
 //!
 //! Hooks run inline and must be quick (hand heavy work to a channel or a
 //! task). A hook that panics is contained and logged; it never affects the
@@ -9,6 +10,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use crate::rail::Settlement;
+use crate::store::SettlementRecord;
+use crate::webhook::Notification;
 use crate::wire::{ProblemType, Receipt, SessionInfo};
 
 /// Something the gate did.
@@ -36,6 +39,41 @@ pub enum Event<'a> {
         settlement: &'a Settlement,
         /// The receipt sent to the client.
         receipt: &'a Receipt,
+    },
+    /// A payment was authorized for a `capture = "after"` route; the
+    /// handler runs next, and the payment is captured (then
+    /// [`Event::PaymentSettled`]) or released ([`Event::PaymentReleased`]).
+    PaymentAuthorized {
+        /// The route.
+        route: &'a str,
+        /// The id of the challenge that was paid.
+        challenge_id: &'a str,
+        /// The authorization the rail reported.
+        settlement: &'a Settlement,
+    },
+    /// An authorization was released instead of captured: the handler did
+    /// not answer 2xx, panicked, the client went away, or the capture
+    /// failed.
+    PaymentReleased {
+        /// The route.
+        route: &'a str,
+        /// The provider's reference of the authorization.
+        reference: &'a str,
+        /// Why.
+        reason: &'a str,
+        /// Whether the provider confirmed the release (if not, the
+        /// authorization lapses on its own; the error is logged).
+        released: bool,
+    },
+    /// A verified provider notification (webhook) was processed: the
+    /// settlement record it concerns, if the gate has one, is updated.
+    Reconciled {
+        /// The payment method whose provider sent it.
+        method: &'a str,
+        /// The notification.
+        notification: &'a Notification,
+        /// The record after the update, if the payment is known here.
+        record: Option<&'a SettlementRecord>,
     },
     /// A credential was refused.
     PaymentFailed {

@@ -85,6 +85,7 @@ pub mod spec;
 pub mod state;
 pub mod store;
 pub mod suggest;
+pub mod webhook;
 pub mod wire;
 
 use std::future::Future;
@@ -102,9 +103,12 @@ pub use price::{Amount, Currency};
 pub use rail::{Price, Rail, RailError, SettleError, SettleErrorKind, SettleRequest, Settlement};
 pub use request::RequestView;
 pub use response::{Rejection, Response};
-pub use spec::{PaymentSpec, PriceBook, PriceEntry, RouteSpec};
+pub use spec::{Capture, PaymentSpec, PriceBook, PriceEntry, RouteSpec};
 pub use state::State;
-pub use store::{LockToken, MemoryStore, SessionRecord, SpendOutcome, Store, StoreError};
+pub use store::{
+    LockToken, MemoryStore, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, Store,
+    StoreError,
+};
 pub use wire::{Credential, Receipt, SessionInfo};
 
 /// A boxed, sendable future: what [`Rail`], [`Store`] and [`Precondition`]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::BoxFuture;
 use crate::price::Amount;
 use crate::request::RequestView;
+use crate::webhook::Webhooks;
 use crate::wire::{Challenge, PaymentRequest, ProblemType};
 
 /// The resolved price of a route, as rails see it.
@@ -274,4 +275,63 @@ pub trait Rail: Send + Sync + 'static {
     /// only (bind it to `idempotency_key`, as a provider idempotency key or a
     /// memo, or consume it, as a claimed transaction hash).
     fn settle(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>>;
+
+    /// Whether this rail can authorize a payment before the handler runs and
+    /// take it afterwards (`capture = "after"`). Rails that say so implement
+    /// [`Rail::authorize`], [`Rail::capture`] and [`Rail::release`]; a route
+    /// asking for deferred capture from a rail that cannot is a startup
+    /// error.
+    fn defers_capture(&self) -> bool {
+        false
+    }
+
+    /// Like [`Rail::settle`], but only reserves the money (a card
+    /// authorization). Must succeed only when exactly the request's amount
+    /// and currency are reserved; the [`Settlement`] names the reservation
+    /// (its `reference` is what [`Rail::capture`] and [`Rail::release`]
+    /// get).
+    fn authorize(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
+        let _ = request;
+        Box::pin(async {
+            Err(SettleError::internal(
+                "this payment method cannot defer capture",
+            ))
+        })
+    }
+
+    /// Takes an authorized payment. Must be idempotent: the gate may retry
+    /// it. Returns the captured settlement (its amount and currency are
+    /// checked against the challenge again).
+    fn capture<'a>(
+        &'a self,
+        authorization: &'a Settlement,
+    ) -> BoxFuture<'a, Result<Settlement, SettleError>> {
+        let _ = authorization;
+        Box::pin(async {
+            Err(SettleError::internal(
+                "this payment method cannot defer capture",
+            ))
+        })
+    }
+
+    /// Releases an authorization that will not be captured. Must be
+    /// idempotent.
+    fn release<'a>(
+        &'a self,
+        authorization: &'a Settlement,
+    ) -> BoxFuture<'a, Result<(), SettleError>> {
+        let _ = authorization;
+        Box::pin(async {
+            Err(SettleError::internal(
+                "this payment method cannot defer capture",
+            ))
+        })
+    }
+
+    /// The verifier of this provider's notifications (webhooks), when the
+    /// rail has one configured. [`Gate::receive_webhook`](crate::Gate::receive_webhook)
+    /// uses it.
+    fn webhooks(&self) -> Option<&dyn Webhooks> {
+        None
+    }
 }

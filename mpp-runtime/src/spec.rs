@@ -2,6 +2,8 @@
 //! these), the price book, and the defaults that fill the gaps.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -38,6 +40,63 @@ pub struct PaymentSpec {
     pub preconditions: Vec<PreconditionRef>,
     /// A human-readable description for the challenge.
     pub description: Option<String>,
+    /// When the payment is taken (default: the configured default, else
+    /// [`Capture::Immediate`]).
+    pub capture: Option<Capture>,
+}
+
+/// When a payment is taken.
+///
+/// ```
+/// use mpp_runtime::Capture;
+/// assert_eq!("after".parse::<Capture>(), Ok(Capture::After));
+/// assert!("later".parse::<Capture>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capture {
+    /// Settle before the handler runs (every rail supports it).
+    #[default]
+    Immediate,
+    /// Only authorize before the handler runs; capture when it answers 2xx
+    /// and release the authorization otherwise (an error status, a panic, a
+    /// client that went away). Rails that settle at once (on-chain
+    /// transfers) cannot do this. On metered routes the payment is captured
+    /// when the session is created, before the first access.
+    After,
+}
+
+impl Capture {
+    /// The spelling used in `#[paid(capture = "…")]` and `MPP_CAPTURE`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Immediate => "immediate",
+            Self::After => "after",
+        }
+    }
+}
+
+impl fmt::Display for Capture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A capture mode that is neither `immediate` nor `after`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("capture must be \"immediate\" or \"after\", not {0:?}")]
+pub struct UnknownCapture(pub String);
+
+impl FromStr for Capture {
+    type Err = UnknownCapture;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "immediate" => Ok(Self::Immediate),
+            "after" => Ok(Self::After),
+            other => Err(UnknownCapture(other.to_owned())),
+        }
+    }
 }
 
 impl PaymentSpec {
@@ -91,6 +150,12 @@ impl PaymentSpec {
     /// Sets the description.
     pub fn description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
+        self
+    }
+
+    /// Sets when the payment is taken.
+    pub fn capture(mut self, capture: Capture) -> Self {
+        self.capture = Some(capture);
         self
     }
 }

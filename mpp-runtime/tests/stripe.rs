@@ -10,8 +10,12 @@
 
 mod support;
 
+#[path = "support/emulator.rs"]
+mod emulator_support;
+
 use std::sync::Arc;
 
+use emulator_support::{emulator, encode};
 use mpp_runtime::rails::stripe::{StripeConfig, StripeRail};
 use mpp_runtime::wire::{Challenge, Credential, ProblemType, Timestamp};
 use mpp_runtime::*;
@@ -19,23 +23,6 @@ use serde_json::{Value, json};
 use support::*;
 
 const KEY: &str = "sk_test_mpp_emulator";
-
-fn emulator() -> Option<String> {
-    match std::env::var("MPP_TEST_STRIPE_API_BASE") {
-        Ok(base) if !base.is_empty() => Some(base),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!(
-                "MPP_TEST_STRIPE_API_BASE is not set: start tools/stripe-emulator/start.sh (as .ci/run does)"
-            )
-        }
-        _ => {
-            eprintln!(
-                "skipped: MPP_TEST_STRIPE_API_BASE is not set (run tools/stripe-emulator/start.sh)"
-            );
-            None
-        }
-    }
-}
 
 fn stripe(base: &str) -> StripeConfig {
     StripeConfig::default()
@@ -81,17 +68,6 @@ async fn get_json(url: String) -> Value {
         .await
         .unwrap();
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Mints a test Shared Payment Token for `payment_method`, as the payer's
@@ -380,4 +356,141 @@ async fn a_customer_resolver_attaches_a_customer() {
     ))
     .await;
     assert_eq!(intent["customer"], customer.as_str());
+}
+
+async fn intent_status(base: &str, id: &str) -> String {
+    get_json(format!("{base}/v1/payment_intents/{id}")).await["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A `capture = "after"` route on the emulator, and a grant for one
+/// authorized payment on it (with the challenge it paid).
+async fn authorized_on_emulator(
+    base: &str,
+    scope: &str,
+) -> (Gate, Route, wire::Challenge, Box<Grant>) {
+    let gate = gate_with_store(StripeRail::new(stripe(base)).unwrap(), MemoryStore::new());
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new()
+            .amount("2.00")
+            .scope(scope)
+            .capture(Capture::After),
+    );
+    let c = challenge(&gate, &route, "/r").await;
+    let spt = mint_spt(base, "pm_card_visa", 200).await;
+    let grant = granted(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, &spt)))
+            .await,
+    );
+    (gate, route, c, grant)
+}
+
+#[tokio::test]
+async fn capture_after_authorizes_then_captures_on_success() {
+    let Some(base) = emulator() else { return };
+    let (_gate, _route, c, mut grant) = authorized_on_emulator(&base, "stripe.after.ok").await;
+    let id = grant.receipt().reference.clone();
+    assert_eq!(intent_status(&base, &id).await, "requires_capture");
+    let sent = shim_requests(&base).await;
+    let creation = sent
+        .iter()
+        .find(|r| r.to_string().contains(&c.id))
+        .unwrap()
+        .to_string();
+    assert!(creation.contains("capture_method"), "{creation}");
+
+    grant.complete(200).await.unwrap();
+    assert_eq!(intent_status(&base, &id).await, "succeeded");
+    assert_eq!(grant.headers().count(), 1);
+}
+
+#[tokio::test]
+async fn capture_after_cancels_when_the_handler_fails() {
+    let Some(base) = emulator() else { return };
+    let (gate, route, _, mut grant) = authorized_on_emulator(&base, "stripe.after.fail").await;
+    let id = grant.receipt().reference.clone();
+    grant.complete(500).await.unwrap();
+    assert_eq!(intent_status(&base, &id).await, "canceled");
+    assert_eq!(grant.headers().count(), 0);
+
+    // Releasing twice is harmless (idempotent), capturing a canceled
+    // authorization is refused.
+    let rail = StripeRail::new(stripe(&base)).unwrap();
+    let authorization = Settlement::new(id.clone(), "200", "usd");
+    rail.release(&authorization).await.unwrap();
+    let refused = rail.capture(&authorization).await.unwrap_err();
+    assert_eq!(refused.kind, SettleErrorKind::VerificationFailed);
+
+    // A declined card is refused before the handler, as without deferral.
+    let c = challenge(&gate, &route, "/r").await;
+    let declined = mint_spt(&base, "pm_card_chargeCustomerFail", 200).await;
+    let response = denied(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, &declined)))
+            .await,
+    );
+    assert_eq!(problem(&response), ProblemType::VerificationFailed);
+}
+
+#[tokio::test]
+async fn a_refund_webhook_ends_the_session_a_stripe_payment_bought() {
+    let Some(base) = emulator() else { return };
+    const WHSEC: &str = "whsec_emulator";
+    let gate = gate_with_store(
+        StripeRail::new(stripe(&base).webhook_secret(WHSEC)).unwrap(),
+        MemoryStore::new(),
+    );
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new()
+            .amount("5.00")
+            .grants(10)
+            .scope("stripe.refund"),
+    );
+    let c = challenge(&gate, &route, "/r").await;
+    let spt = mint_spt(&base, "pm_card_visa", 500).await;
+    let grant = granted(
+        gate.admit(&route, with_auth("/r", &pay_spt(&c, &spt)))
+            .await,
+    );
+    let id = grant.receipt().reference.clone();
+    let session = grant.session().unwrap().id.clone();
+    granted(
+        gate.admit(&route, with_auth("/r", &session_auth(&session)))
+            .await,
+    );
+
+    // Refund it on "Stripe", then deliver the event Stripe would send.
+    let (status, refund) = post_form(
+        format!("{base}/v1/refunds"),
+        &[("payment_intent", id.clone())],
+    )
+    .await;
+    assert_eq!(status, 200, "{refund}");
+    let event = json!({
+        "id": "evt_refund_e2e",
+        "type": "charge.refunded",
+        "data": {"object": {"payment_intent": id, "amount": 500, "amount_refunded": 500, "refunded": true}},
+    })
+    .to_string();
+    let signature =
+        rails::stripe::StripeWebhooks::sign(WHSEC, Timestamp::now().unix(), event.as_bytes());
+    let response = gate
+        .receive_webhook(
+            "stripe",
+            &RequestView::new("POST", "/stripe/webhook")
+                .with_header("Stripe-Signature", &signature),
+            event.as_bytes(),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.body_text());
+    let spent = denied(
+        gate.admit(&route, with_auth("/r", &session_auth(&session)))
+            .await,
+    );
+    assert_eq!(problem(&spent), ProblemType::SessionExhausted);
 }

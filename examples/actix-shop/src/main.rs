@@ -12,6 +12,9 @@
 
 #![allow(clippy::print_stdout)]
 
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
 use actix_web::web::Json;
 use actix_web::{App, HttpServer, get, web};
 use mpp_actix::runtime::PriceEntry;
@@ -79,6 +82,33 @@ async fn post(id: web::Path<u32>, receipt: Receipt) -> Json<Value> {
     )
 }
 
+/// An expensive answer, charged only if it is delivered
+/// (`capture = "after"`): the card is authorized first, captured when the
+/// handler answers 2xx and released otherwise. `?topic=fail` plays an
+/// upstream outage.
+#[paid(
+    amount = "2.00",
+    method = "stripe",
+    capture = "after",
+    description = "A summary, charged only if delivered"
+)]
+#[get("/summary")]
+async fn summary(
+    query: web::Query<HashMap<String, String>>,
+    receipt: Receipt,
+) -> (Json<Value>, StatusCode) {
+    match query.get("topic").map(String::as_str) {
+        Some("fail") | None => (
+            Json(json!({"error": "the summarizer is unavailable; you were not charged"})),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Some(topic) => (
+            Json(json!({"summary": format!("All about {topic}."), "paid_with": receipt.reference})),
+            StatusCode::OK,
+        ),
+    }
+}
+
 /// Free.
 #[get("/health")]
 async fn health() -> &'static str {
@@ -111,8 +141,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .service(report)
             .service(premium)
             .service(post)
+            .service(summary)
             .service(health)
+            // Stripe's webhook endpoint: POST /webhooks/stripe.
+            .service(mpp_actix::webhooks("/webhooks"))
     })
+    // An agent that closes its connection mid-request has gone away: its
+    // `capture = "after"` payment is released, not captured.
+    .h1_allow_half_closed(false)
     .bind(("127.0.0.1", port))?
     .run()
     .await?;

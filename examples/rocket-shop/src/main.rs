@@ -13,6 +13,7 @@
 use mpp_rocket::runtime::PriceEntry;
 use mpp_rocket::runtime::rails::stripe::StripeRail;
 use mpp_rocket::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
+use rocket::http::Status;
 use rocket::serde::json::{Json, Value, json};
 use rocket::{get, routes};
 
@@ -75,6 +76,30 @@ async fn post(id: u32, receipt: Receipt) -> Json<Value> {
     )
 }
 
+/// An expensive answer, charged only if it is delivered
+/// (`capture = "after"`): the card is authorized first, captured when the
+/// final response is 2xx and released otherwise. `?topic=fail` plays an
+/// upstream outage.
+#[paid(
+    amount = "2.00",
+    method = "stripe",
+    capture = "after",
+    description = "A summary, charged only if delivered"
+)]
+#[get("/summary?<topic>")]
+async fn summary(topic: Option<&str>, receipt: Receipt) -> (Status, Json<Value>) {
+    match topic {
+        Some("fail") | None => (
+            Status::ServiceUnavailable,
+            Json(json!({"error": "the summarizer is unavailable; you were not charged"})),
+        ),
+        Some(topic) => (
+            Status::Ok,
+            Json(json!({"summary": format!("All about {topic}."), "paid_with": receipt.reference})),
+        ),
+    }
+}
+
 /// Free.
 #[get("/health")]
 fn health() -> &'static str {
@@ -95,7 +120,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .state(Posts(vec![1, 2, 3]));
     let _ = rocket::build()
         .attach(Mpp::fairing(gate))
-        .mount("/", routes![quote, report, premium, post, health])
+        .mount("/", routes![quote, report, premium, post, summary, health])
+        // Stripe's webhook endpoint: POST /webhooks/stripe.
+        .mount("/webhooks", mpp_rocket::webhooks())
         .launch()
         .await?;
     Ok(())

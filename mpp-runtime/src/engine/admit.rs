@@ -20,7 +20,9 @@ use crate::precondition::Check;
 use crate::rail::{SettleRequest, Settlement};
 use crate::request::RequestView;
 use crate::response::Response;
-use crate::store::{LockToken, SessionRecord, SpendOutcome, StoreError};
+use crate::store::{
+    LockToken, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, StoreError,
+};
 use crate::wire::{
     Authorization, Challenge, Credential, Problem, ProblemType, Receipt, SessionInfo, SessionToken,
     Timestamp, headers,
@@ -85,7 +87,7 @@ pub(super) fn payment_required(gate: &GateInner, route: &Route) -> Response {
 }
 
 /// A problem response for a refused credential, with fresh challenges.
-fn refuse(
+pub(super) fn refuse(
     gate: &GateInner,
     route: &RouteInner,
     problem: Problem,
@@ -421,12 +423,13 @@ async fn settle_locked(
 }
 
 async fn settle(
-    gate: &GateInner,
+    gate_arc: &Arc<GateInner>,
     route: &Route,
     offer_index: usize,
     credential: Credential,
     http: Arc<RequestView>,
 ) -> SettleOutcome {
+    let gate: &GateInner = gate_arc;
     let inner = &route.0;
     let offer = &inner.offers[offer_index];
     let id = credential.challenge.id.clone();
@@ -463,7 +466,13 @@ async fn settle(
         http,
     };
     let timeout = gate.config.settlement_timeout;
-    let settlement = match tokio::time::timeout(timeout, offer.rail.settle(request)).await {
+    let deferred = inner.deferred;
+    let attempt = if deferred {
+        offer.rail.authorize(request)
+    } else {
+        offer.rail.settle(request)
+    };
+    let settlement = match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(settlement)) => settlement,
         Ok(Err(e)) => {
             let kind = e.kind.problem();
@@ -531,6 +540,38 @@ async fn settle(
     } else {
         None
     };
+    record_settlement(
+        gate,
+        inner,
+        &offer.method,
+        &id,
+        &settlement,
+        session.as_ref(),
+        if deferred {
+            PaymentStatus::Authorized
+        } else {
+            PaymentStatus::Succeeded
+        },
+        now,
+    )
+    .await;
+    if deferred {
+        gate.emit(&Event::PaymentAuthorized {
+            route: &inner.id,
+            challenge_id: &id,
+            settlement: &settlement,
+        });
+        let challenge = credential.challenge.clone();
+        let hold = super::capture::Deferred::new(
+            gate_arc.clone(),
+            route.clone(),
+            offer_index,
+            settlement,
+            challenge,
+            receipt.clone(),
+        );
+        return Ok(Grant::new(receipt, Some(credential), None).deferred(hold));
+    }
     gate.emit(&Event::PaymentSettled {
         route: &inner.id,
         challenge_id: &id,
@@ -554,7 +595,7 @@ async fn settle(
 }
 
 /// Why a settlement does not match the request it settles, if it does not.
-fn settlement_mismatch(
+pub(super) fn settlement_mismatch(
     request: &crate::wire::PaymentRequest,
     settlement: &Settlement,
 ) -> Option<String> {
@@ -575,6 +616,41 @@ fn settlement_mismatch(
         ));
     }
     None
+}
+
+/// Remembers a payment for reconciling provider notifications. A store
+/// failure is logged; the paid request is still served.
+#[allow(clippy::too_many_arguments)]
+async fn record_settlement(
+    gate: &GateInner,
+    route: &RouteInner,
+    method: &str,
+    challenge_id: &str,
+    settlement: &Settlement,
+    session: Option<&SessionInfo>,
+    status: PaymentStatus,
+    now: Timestamp,
+) {
+    let record = SettlementRecord {
+        reference: settlement.reference.clone(),
+        method: method.to_owned(),
+        route: route.id.clone(),
+        challenge_id: challenge_id.to_owned(),
+        amount: settlement.amount.clone(),
+        currency: settlement.currency.clone(),
+        status,
+        amount_refunded: None,
+        session: session.map(|s| s.id.clone()),
+        created_at: now,
+        updated_at: now,
+    };
+    if let Err(e) = gate
+        .store
+        .put_settlement(record, gate.config.record_ttl)
+        .await
+    {
+        tracing::error!(route = %route.id, reference = %settlement.reference, %e, "could not store a settlement record; webhooks for this payment cannot be reconciled");
+    }
 }
 
 /// Creates the metered session bought by a payment, with its first credit

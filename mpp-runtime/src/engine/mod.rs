@@ -2,6 +2,8 @@
 //! handler (with a receipt) or a problem response (with a fresh challenge).
 
 mod admit;
+mod capture;
+mod reconcile;
 mod route;
 pub mod verify;
 
@@ -38,13 +40,21 @@ pub enum Admission {
 }
 
 /// Access granted by a payment or a session credit.
-#[derive(Clone)]
+///
+/// On a `capture = "after"` route the payment is only authorized: call
+/// [`Grant::complete`] with the handler's status to capture it (2xx) or
+/// release it (anything else). Until it is captured, [`Grant::headers`]
+/// yields nothing, so no receipt is ever sent for money not taken; a grant
+/// dropped undecided releases its authorization.
 pub struct Grant {
     pub(crate) receipt: Receipt,
     pub(crate) receipt_header: String,
     pub(crate) credential: Option<Credential>,
     pub(crate) session: Option<SessionInfo>,
     pub(crate) session_header: Option<String>,
+    pub(crate) deferred: Option<Box<capture::Deferred>>,
+    /// The authorization was released: nothing was paid.
+    pub(crate) released: bool,
 }
 
 impl fmt::Debug for Grant {
@@ -55,6 +65,8 @@ impl fmt::Debug for Grant {
             .field("receipt", &self.receipt)
             .field("credential", &self.credential)
             .field("session", &self.session)
+            .field("awaiting_capture", &self.deferred.is_some())
+            .field("released", &self.released)
             .finish()
     }
 }
@@ -71,6 +83,42 @@ impl Grant {
             receipt,
             credential,
             session,
+            deferred: None,
+            released: false,
+        }
+    }
+
+    pub(crate) fn deferred(mut self, deferred: capture::Deferred) -> Self {
+        self.deferred = Some(Box::new(deferred));
+        self
+    }
+
+    /// Whether the payment is authorized and waits for [`Grant::complete`]
+    /// (`capture = "after"`).
+    pub fn awaits_capture(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Finishes the payment once the handler's response status is known.
+    /// On a `capture = "after"` route, a 2xx status captures the payment
+    /// and any other status releases the authorization; elsewhere this does
+    /// nothing. `Err` carries the response to send instead of the
+    /// handler's: the capture failed (the authorization is released and
+    /// nothing is charged), so the handler's answer must not be delivered.
+    pub async fn complete(&mut self, status: u16) -> Result<(), Response> {
+        let Some(deferred) = self.deferred.take() else {
+            return Ok(());
+        };
+        if (200..300).contains(&status) {
+            let captured = deferred.capture().await;
+            self.released = captured.is_err();
+            captured
+        } else {
+            deferred
+                .release(format!("the handler answered {status}"))
+                .await;
+            self.released = true;
+            Ok(())
         }
     }
 
@@ -93,15 +141,22 @@ impl Grant {
     /// The headers to add to the handler's response: `Payment-Receipt`, and
     /// `Payment-Session` on metered routes. Also set `Cache-Control` with
     /// [`private_cache_control`](crate::response::private_cache_control).
+    /// Empty while a deferred payment awaits capture and after it was
+    /// released.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        std::iter::once((headers::PAYMENT_RECEIPT, self.receipt_header.as_str())).chain(
-            self.session_header
-                .as_deref()
-                .map(|h| (headers::PAYMENT_SESSION, h)),
-        )
+        let paid = self.deferred.is_none() && !self.released;
+        std::iter::once((headers::PAYMENT_RECEIPT, self.receipt_header.as_str()))
+            .filter(move |_| paid)
+            .chain(
+                self.session_header
+                    .as_deref()
+                    .map(|h| (headers::PAYMENT_SESSION, h))
+                    .filter(move |_| paid),
+            )
     }
 
-    /// The receipt, credential and session, by value.
+    /// The receipt, credential and session, by value. A deferred payment
+    /// still awaiting capture is released.
     pub fn into_parts(self) -> (Receipt, Option<Credential>, Option<SessionInfo>) {
         (self.receipt, self.credential, self.session)
     }

@@ -14,7 +14,7 @@ use crate::error::ConfigError;
 use crate::precondition::Checks;
 use crate::price::{self, Currency};
 use crate::rail::{Price, Rail};
-use crate::spec::RouteSpec;
+use crate::spec::{Capture, RouteSpec};
 use crate::suggest;
 use crate::wire::auth_params::{self, AuthParamError};
 use crate::wire::{PaymentRequest, jcs};
@@ -37,6 +37,9 @@ pub(crate) struct RouteInner {
     pub(crate) terms: String,
     /// The `detail` of this route's 402 (`Payment is required (…).`).
     pub(crate) required_detail: String,
+    /// `capture = "after"` on a route that is not metered: authorize before
+    /// the handler, capture on a 2xx answer.
+    pub(crate) deferred: bool,
 }
 
 /// One method offered on a route.
@@ -84,6 +87,13 @@ impl Route {
     /// The `request` object this route's challenge carries for `method`.
     pub fn request(&self, method: &str) -> Option<&Map<String, Value>> {
         self.0.offer(method).map(|o| o.request.fields())
+    }
+
+    /// Whether payments on this route are only authorized before the
+    /// handler and captured when it answers 2xx (`capture = "after"`, not
+    /// metered).
+    pub fn defers_capture(&self) -> bool {
+        self.0.deferred
     }
 
     /// Names of the preconditions that run before the gate, in order.
@@ -235,9 +245,20 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
     jcs::write_string(&scope, &mut opaque_suffix);
     opaque_suffix.push('}');
 
+    let capture = s.capture.unwrap_or(defaults.capture);
+    // Metered routes capture when the session is created, before the first
+    // access: there is nothing to defer.
+    let deferred = capture == Capture::After && grants == 1;
+
     let mut offers = Vec::with_capacity(methods.len());
     for method in methods {
         let rail = gate.rail(&ctx, &method)?;
+        if deferred && !rail.defers_capture() {
+            return Err(ConfigError::Invalid(format!(
+                "{ctx}: capture = \"after\", but method `{method}` settles at once and cannot defer capture; \
+                 offer only methods that can (stripe), or remove `capture = \"after\"` (or MPP_CAPTURE=after)"
+            )));
+        }
         let fields = rail
             .challenge_request(&price)
             .map_err(|source| ConfigError::Rail {
@@ -304,5 +325,6 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
         offers,
         checks,
         terms,
+        deferred,
     })
 }

@@ -17,7 +17,7 @@ use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
-use super::{LockToken, SessionRecord, SpendOutcome, Store, StoreError};
+use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
 use crate::BoxFuture;
 use crate::wire::Timestamp;
 
@@ -75,6 +75,18 @@ impl Lifetime for Arc<SessionCell> {
     }
 }
 
+#[derive(Clone)]
+struct RecordCell {
+    record: SettlementRecord,
+    ttl: Duration,
+}
+
+impl Lifetime for RecordCell {
+    fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
 /// An in-memory [`Store`] for a single process.
 ///
 /// ```
@@ -91,6 +103,7 @@ pub struct MemoryStore {
     claims: Cache<String, Claim>,
     locks: Cache<String, Lease>,
     sessions: Cache<String, Arc<SessionCell>>,
+    settlements: Cache<String, RecordCell>,
 }
 
 impl Default for MemoryStore {
@@ -105,6 +118,7 @@ impl std::fmt::Debug for MemoryStore {
             .field("claims", &self.claims.entry_count())
             .field("locks", &self.locks.entry_count())
             .field("sessions", &self.sessions.entry_count())
+            .field("settlements", &self.settlements.entry_count())
             .finish()
     }
 }
@@ -116,6 +130,7 @@ impl MemoryStore {
             claims: Cache::builder().expire_after(ByLifetime).build(),
             locks: Cache::builder().expire_after(ByLifetime).build(),
             sessions: Cache::builder().expire_after(ByLifetime).build(),
+            settlements: Cache::builder().expire_after(ByLifetime).build(),
         }
     }
 
@@ -246,6 +261,35 @@ impl Store for MemoryStore {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         let record = self.read_now(id);
+        Box::pin(async move { Ok(record) })
+    }
+
+    fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let existed = match self.sessions.get(id) {
+            Some(cell) => {
+                cell.remaining.store(0, Ordering::Release);
+                true
+            }
+            None => false,
+        };
+        Box::pin(async move { Ok(existed) })
+    }
+
+    fn put_settlement(
+        &self,
+        record: SettlementRecord,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.settlements
+            .insert(record.reference.clone(), RecordCell { record, ttl });
+        Box::pin(async { Ok(()) })
+    }
+
+    fn settlement<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SettlementRecord>, StoreError>> {
+        let record = self.settlements.get(reference).map(|cell| cell.record);
         Box::pin(async move { Ok(record) })
     }
 }

@@ -1,11 +1,12 @@
 //! Where the gate keeps the little state the protocol needs: used challenge
-//! ids (replay protection), per-challenge settlement locks, and metered
-//! sessions.
+//! ids (replay protection), per-challenge settlement locks, metered
+//! sessions, and settlement records (for reconciling provider webhooks).
 //!
 //! Minting a 402 touches no store. Every operation is atomic, and a store
 //! error fails closed: the request gets a 503 problem, never free access.
 
 mod memory;
+mod settlement;
 
 use std::fmt;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use memory::MemoryStore;
+pub use settlement::{PaymentStatus, SettlementRecord};
 
 use crate::BoxFuture;
 use crate::wire::{Receipt, Timestamp};
@@ -152,4 +154,21 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>>;
+
+    /// Ends session `id` (no credits left), as when the payment that bought
+    /// it is refunded or disputed. Returns whether the session existed.
+    fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Stores (or replaces) the record of a payment, kept for `ttl`.
+    fn put_settlement(
+        &self,
+        record: SettlementRecord,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The record of the payment with this provider reference.
+    fn settlement<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SettlementRecord>, StoreError>>;
 }

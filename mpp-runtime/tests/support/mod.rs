@@ -129,6 +129,31 @@ impl Store for SwitchableStore {
             self.inner.session(id).await
         })
     }
+    fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.end_session(id).await
+        })
+    }
+    fn put_settlement(
+        &self,
+        record: SettlementRecord,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.put_settlement(record, ttl).await
+        })
+    }
+    fn settlement<'a>(
+        &'a self,
+        reference: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SettlementRecord>, StoreError>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.settlement(reference).await
+        })
+    }
 }
 
 pub fn config() -> ConfigBuilder {

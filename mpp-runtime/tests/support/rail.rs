@@ -9,7 +9,8 @@
     clippy::panic
 )]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,12 +19,18 @@ use serde_json::{Map, Value, json};
 
 /// A rail for tests. A payload `{"proof": "ok"}` settles; `"decline"` is
 /// refused; `"boom"` is a provider failure; `"slow"` never answers;
-/// `"short"` reports settling less than asked.
+/// `"short"` reports settling less than asked. It can also defer capture
+/// (unless told not to): `"ok"` authorizes, and `"capture_fails"`
+/// authorizes but cannot be captured.
 pub struct TestRail {
     pub name: &'static str,
     pub settled: AtomicUsize,
     pub attempts: AtomicUsize,
     pub delay: Mutex<Duration>,
+    pub defers: AtomicBool,
+    /// Authorizations by reference: (state, proof). States: `authorized`,
+    /// `captured`, `released`.
+    pub authorizations: Mutex<HashMap<String, (&'static str, String)>>,
 }
 
 impl TestRail {
@@ -33,7 +40,28 @@ impl TestRail {
             settled: AtomicUsize::new(0),
             attempts: AtomicUsize::new(0),
             delay: Mutex::new(Duration::ZERO),
+            defers: AtomicBool::new(true),
+            authorizations: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The state of an authorization (`authorized`, `captured`, `released`).
+    pub fn authorization(&self, reference: &str) -> Option<&'static str> {
+        self.authorizations
+            .lock()
+            .unwrap()
+            .get(reference)
+            .map(|(state, _)| *state)
+    }
+
+    /// How many authorizations are in `state`.
+    pub fn count(&self, state: &str) -> usize {
+        self.authorizations
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(s, _)| *s == state)
+            .count()
     }
 
     pub fn settled(&self) -> usize {
@@ -99,6 +127,67 @@ impl Rail for Shared {
                     Err(SettleError::internal("unreachable"))
                 }
                 _ => Err(SettleError::invalid_payload("expected {\"proof\": …}")),
+            }
+        })
+    }
+
+    fn defers_capture(&self) -> bool {
+        self.0.defers.load(Ordering::SeqCst)
+    }
+
+    fn authorize(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
+        let rail = self.0.clone();
+        Box::pin(async move {
+            rail.attempts.fetch_add(1, Ordering::SeqCst);
+            let amount = request.request.str_field("amount").unwrap().to_owned();
+            let currency = request.request.str_field("currency").unwrap().to_owned();
+            match request.payload.get("proof").and_then(Value::as_str) {
+                Some(proof @ ("ok" | "capture_fails")) => {
+                    let mut authorizations = rail.authorizations.lock().unwrap();
+                    let reference = format!("auth_{}_{}", rail.name, authorizations.len() + 1);
+                    authorizations.insert(reference.clone(), ("authorized", proof.to_owned()));
+                    Ok(Settlement::new(reference, amount, currency))
+                }
+                Some("decline") => Err(SettleError::verification_failed("Your card was declined.")),
+                _ => Err(SettleError::invalid_payload("expected {\"proof\": …}")),
+            }
+        })
+    }
+
+    fn capture<'a>(
+        &'a self,
+        authorization: &'a Settlement,
+    ) -> BoxFuture<'a, Result<Settlement, SettleError>> {
+        Box::pin(async move {
+            let mut authorizations = self.0.authorizations.lock().unwrap();
+            match authorizations.get_mut(&authorization.reference) {
+                Some((state @ "authorized", proof)) if proof == "ok" => {
+                    *state = "captured";
+                    self.0.settled.fetch_add(1, Ordering::SeqCst);
+                    Ok(authorization.clone())
+                }
+                Some((_, proof)) if proof == "capture_fails" => Err(
+                    SettleError::verification_failed("The authorization has expired."),
+                ),
+                Some(("captured", _)) => Ok(authorization.clone()),
+                _ => Err(SettleError::verification_failed("No such authorization.")),
+            }
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        authorization: &'a Settlement,
+    ) -> BoxFuture<'a, Result<(), SettleError>> {
+        Box::pin(async move {
+            let mut authorizations = self.0.authorizations.lock().unwrap();
+            match authorizations.get_mut(&authorization.reference) {
+                Some((state @ ("authorized" | "released"), _)) => {
+                    *state = "released";
+                    Ok(())
+                }
+                Some(_) => Err(SettleError::verification_failed("Already captured.")),
+                None => Err(SettleError::verification_failed("No such authorization.")),
             }
         })
     }

@@ -17,9 +17,17 @@
 //! | `STRIPE_API_VERSION` | pinned `Stripe-Version` (SPTs are a preview API) | [`DEFAULT_API_VERSION`] |
 //! | `STRIPE_API_BASE` | API base URL (point it at an emulator in tests) | `https://api.stripe.com` |
 //! | `STRIPE_PAYMENT_METHOD_TYPES` | comma-separated types offered | `card` |
-//! | `STRIPE_WEBHOOK_SECRET` | webhook signing secret (`whsec_…`) | none |
+//! | `STRIPE_WEBHOOK_SECRET` | webhook signing secret (`whsec_…`); several, comma-separated, while rolling it | none: webhooks answer 500 |
+//! | `STRIPE_WEBHOOK_TOLERANCE` | how old (in seconds) a signed delivery may be | 300 |
+//!
+//! With `capture = "after"` the PaymentIntent is created with
+//! `capture_method=manual`: the rail trusts `requires_capture` with the
+//! challenge's amount and currency before the handler runs, then captures
+//! (`/capture`) on a 2xx answer or cancels (`/cancel`) otherwise. Webhooks
+//! are verified by [`StripeWebhooks`].
 
 mod client;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,11 +40,13 @@ use stripe_client_core::{IdempotencyKey, RequestBuilder, RequestStrategy, Stripe
 
 pub use client::StripeHttpError;
 use client::{Recorder, StripeHttp, error_message};
+pub use webhook::{DEFAULT_TOLERANCE, SIGNATURE_HEADER, StripeWebhooks};
 
 use crate::BoxFuture;
 use crate::rail::{Price, Rail, RailError, SettleError, SettleRequest, Settlement};
 use crate::rails::stripe_limits;
 use crate::request::RequestView;
+use crate::webhook::Webhooks;
 
 /// The `Stripe-Version` the rail pins by default: the preview version the
 /// stock mppx client uses for Shared Payment Tokens.
@@ -54,6 +64,7 @@ pub struct StripeConfig {
     api_base: String,
     payment_method_types: Vec<String>,
     webhook_secret: Option<String>,
+    webhook_tolerance: Duration,
     timeout: Duration,
 }
 
@@ -85,6 +96,7 @@ impl Default for StripeConfig {
             api_base: DEFAULT_API_BASE.to_owned(),
             payment_method_types: vec!["card".to_owned()],
             webhook_secret: None,
+            webhook_tolerance: DEFAULT_TOLERANCE,
             timeout: Duration::from_secs(30),
         }
     }
@@ -114,6 +126,9 @@ impl StripeConfig {
         }
         if let Some(base) = get("STRIPE_API_BASE") {
             config.api_base = base;
+        }
+        if let Some(seconds) = get("STRIPE_WEBHOOK_TOLERANCE").and_then(|s| s.parse::<u64>().ok()) {
+            config.webhook_tolerance = Duration::from_secs(seconds);
         }
         if let Some(types) = get("STRIPE_PAYMENT_METHOD_TYPES") {
             config.payment_method_types = types
@@ -159,9 +174,16 @@ impl StripeConfig {
         self
     }
 
-    /// Sets the webhook signing secret.
+    /// Sets the webhook signing secret (several, comma-separated, while
+    /// rolling it).
     pub fn webhook_secret(mut self, secret: impl Into<String>) -> Self {
         self.webhook_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets how far a delivery's signed timestamp may be from now.
+    pub fn webhook_tolerance(mut self, tolerance: Duration) -> Self {
+        self.webhook_tolerance = tolerance;
         self
     }
 
@@ -226,6 +248,7 @@ where
 pub struct StripeRail {
     config: StripeConfig,
     client: Option<StripeHttp>,
+    webhooks: Option<StripeWebhooks>,
     resolver: Option<Arc<dyn CustomerResolver>>,
     warn_missing: Once,
 }
@@ -254,9 +277,13 @@ impl StripeRail {
                 "STRIPE_PAYMENT_METHOD_TYPES is empty; list at least one type, e.g. `card`",
             ));
         }
+        let webhooks = config.webhook_secret.as_deref().map(|secrets| {
+            StripeWebhooks::new(secrets.split(',').map(str::trim), config.webhook_tolerance)
+        });
         Ok(Self {
             config,
             client,
+            webhooks,
             resolver: None,
             warn_missing: Once::new(),
         })
@@ -384,58 +411,188 @@ impl Rail for StripeRail {
     }
 
     fn settle(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
+        Box::pin(async move { self.create_intent(&request, Step::Charge).await })
+    }
+
+    fn defers_capture(&self) -> bool {
+        true
+    }
+
+    fn authorize(&self, request: SettleRequest) -> BoxFuture<'_, Result<Settlement, SettleError>> {
+        Box::pin(async move { self.create_intent(&request, Step::Authorize).await })
+    }
+
+    fn capture<'a>(
+        &'a self,
+        authorization: &'a Settlement,
+    ) -> BoxFuture<'a, Result<Settlement, SettleError>> {
         Box::pin(async move {
-            let Some(client) = &self.client else {
-                self.warn_missing.call_once(|| {
-                    tracing::error!("a Stripe payment arrived but STRIPE_SECRET_KEY is not set; it cannot settle");
-                });
-                return Err(SettleError::internal(
-                    "Stripe payments are not configured on this server (STRIPE_SECRET_KEY is missing).",
+            let reply = self
+                .intent_action(&authorization.reference, "capture")
+                .await?;
+            interpret(
+                &authorization.amount,
+                &authorization.currency,
+                Step::Capture,
+                reply.status,
+                reply.replayed,
+                &reply.body,
+            )
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        authorization: &'a Settlement,
+    ) -> BoxFuture<'a, Result<(), SettleError>> {
+        Box::pin(async move {
+            let reply = self
+                .intent_action(&authorization.reference, "cancel")
+                .await?;
+            if reply.status >= 500 || reply.status == 429 {
+                return Err(SettleError::internal(format!(
+                    "Stripe is unavailable ({})",
+                    reply.status
+                )));
+            }
+            let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+            // A 2xx, or a refusal because the intent is canceled already.
+            let status = if (200..300).contains(&reply.status) {
+                body["status"].as_str()
+            } else {
+                body["error"]["payment_intent"]["status"].as_str()
+            };
+            match status {
+                Some("canceled") => Ok(()),
+                _ => Err(SettleError::verification_failed(format!(
+                    "Stripe did not cancel {}: {}",
+                    authorization.reference,
+                    error_message(&reply.body)
+                ))),
+            }
+        })
+    }
+
+    fn webhooks(&self) -> Option<&dyn Webhooks> {
+        self.webhooks.as_ref().map(|w| w as &dyn Webhooks)
+    }
+}
+
+/// Which Stripe call an answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Create and confirm, captured at once: expect `succeeded`.
+    Charge,
+    /// Create and confirm with manual capture: expect `requires_capture`.
+    Authorize,
+    /// Capture an authorization: expect `succeeded` (a replay of our own
+    /// capture is fine).
+    Capture,
+}
+
+impl StripeRail {
+    fn client(&self) -> Result<&StripeHttp, SettleError> {
+        self.client.as_ref().ok_or_else(|| {
+            self.warn_missing.call_once(|| {
+                tracing::error!(
+                    "a Stripe payment arrived but STRIPE_SECRET_KEY is not set; it cannot settle"
+                );
+            });
+            SettleError::internal(
+                "Stripe payments are not configured on this server (STRIPE_SECRET_KEY is missing).",
+            )
+        })
+    }
+
+    /// Creates and confirms a PaymentIntent from the credential's token.
+    async fn create_intent(
+        &self,
+        request: &SettleRequest,
+        step: Step,
+    ) -> Result<Settlement, SettleError> {
+        let client = self.client()?;
+        let spt = match request.payload.get("spt") {
+            Some(Value::String(spt)) if !spt.is_empty() => spt.clone(),
+            _ => {
+                return Err(SettleError::invalid_payload(
+                    "expected a Shared Payment Token: {\"spt\": \"spt_…\"}",
                 ));
-            };
-            let spt = match request.payload.get("spt") {
-                Some(Value::String(spt)) if !spt.is_empty() => spt.clone(),
-                _ => {
-                    return Err(SettleError::invalid_payload(
-                        "expected a Shared Payment Token: {\"spt\": \"spt_…\"}",
-                    ));
-                }
-            };
-            let key = IdempotencyKey::new(format!("mpp_{}_{spt}", request.idempotency_key))
-                .map_err(|_| {
-                    SettleError::invalid_payload("the Shared Payment Token is not a valid token")
-                })?;
-            let customer = self.customer(&request).await;
-            let form = self.form(&request, &spt, customer);
-            let recorder = Recorder::new(client);
-            let sent = RequestBuilder::new(StripeMethod::Post, "/payment_intents")
-                .form(&form)
-                .customize::<miniserde::json::Value>()
-                .request_strategy(RequestStrategy::Idempotent(key))
-                .send(&recorder)
-                .await;
-            // The body is read from the recorder whatever its shape.
-            let Some(reply) = recorder.take() else {
-                let error = sent.err().map(|e| e.to_string()).unwrap_or_default();
-                tracing::error!(%error, "Stripe could not be reached");
-                return Err(SettleError::internal(
-                    "Stripe could not be reached; retry the same credential.",
-                ));
-            };
-            interpret(&request, reply.status, reply.replayed, &reply.body)
+            }
+        };
+        let key = IdempotencyKey::new(format!("mpp_{}_{spt}", request.idempotency_key)).map_err(
+            |_| SettleError::invalid_payload("the Shared Payment Token is not a valid token"),
+        )?;
+        let customer = self.customer(request).await;
+        let mut form = self.form(request, &spt, customer);
+        if step == Step::Authorize {
+            form.insert("capture_method".to_owned(), "manual".to_owned());
+        }
+        let recorder = Recorder::new(client);
+        let sent = RequestBuilder::new(StripeMethod::Post, "/payment_intents")
+            .form(&form)
+            .customize::<miniserde::json::Value>()
+            .request_strategy(RequestStrategy::Idempotent(key))
+            .send(&recorder)
+            .await;
+        // The body is read from the recorder whatever its shape.
+        let Some(reply) = recorder.take() else {
+            let error = sent.err().map(|e| e.to_string()).unwrap_or_default();
+            tracing::error!(%error, "Stripe could not be reached");
+            return Err(SettleError::internal(
+                "Stripe could not be reached; retry the same credential.",
+            ));
+        };
+        interpret(
+            request.request.str_field("amount").unwrap_or_default(),
+            request.request.str_field("currency").unwrap_or_default(),
+            step,
+            reply.status,
+            reply.replayed,
+            &reply.body,
+        )
+    }
+
+    /// `POST /payment_intents/{id}/{action}` (capture or cancel), keyed so
+    /// retries are idempotent.
+    async fn intent_action(&self, id: &str, action: &str) -> Result<client::Reply, SettleError> {
+        let client = self.client()?;
+        if !id.starts_with("pi_") || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(SettleError::internal(format!(
+                "not a PaymentIntent id: {id:?}"
+            )));
+        }
+        let key = IdempotencyKey::new(format!("mpp_{action}_{id}"))
+            .map_err(|_| SettleError::internal("cannot derive an idempotency key"))?;
+        let recorder = Recorder::new(client);
+        let sent = RequestBuilder::new(
+            StripeMethod::Post,
+            format!("/payment_intents/{id}/{action}"),
+        )
+        .customize::<miniserde::json::Value>()
+        .request_strategy(RequestStrategy::Idempotent(key))
+        .send(&recorder)
+        .await;
+        recorder.take().ok_or_else(|| {
+            let error = sent.err().map(|e| e.to_string()).unwrap_or_default();
+            tracing::error!(%error, action, "Stripe could not be reached");
+            SettleError::internal(format!(
+                "Stripe could not be reached to {action} the payment."
+            ))
         })
     }
 }
 
-/// Turns Stripe's answer to the PaymentIntent creation into a settlement.
+/// Turns Stripe's answer about a PaymentIntent into a settlement.
 fn interpret(
-    request: &SettleRequest,
+    expected_amount: &str,
+    expected_currency: &str,
+    step: Step,
     status: u16,
     replayed: bool,
     body: &[u8],
 ) -> Result<Settlement, SettleError> {
     if status >= 500 || status == 429 {
-        tracing::error!(status, "Stripe failed to create a PaymentIntent");
+        tracing::error!(status, ?step, "Stripe failed");
         return Err(SettleError::internal(format!(
             "Stripe is unavailable ({status}); retry the same credential."
         )));
@@ -446,7 +603,9 @@ fn interpret(
             error_message(body)
         )));
     }
-    if replayed {
+    // A replay of the creation means this token already paid another
+    // request; a replayed capture is our own retry.
+    if replayed && step != Step::Capture {
         return Err(SettleError::verification_failed(
             "Payment has already been processed.",
         ));
@@ -454,10 +613,12 @@ fn interpret(
     let intent: Value = serde_json::from_slice(body)
         .map_err(|_| SettleError::internal("Stripe returned an unreadable PaymentIntent."))?;
     let id = intent["id"].as_str().unwrap_or_default();
+    let wanted = match step {
+        Step::Charge | Step::Capture => "succeeded",
+        Step::Authorize => "requires_capture",
+    };
     match intent["status"].as_str().unwrap_or_default() {
-        "succeeded" => {
-            let expected_amount = request.request.str_field("amount").unwrap_or_default();
-            let expected_currency = request.request.str_field("currency").unwrap_or_default();
+        found if found == wanted => {
             let amount = intent["amount"]
                 .as_u64()
                 .map(|a| a.to_string())
@@ -485,6 +646,7 @@ fn interpret(
             tracing::error!(
                 payment_intent = id,
                 status = other,
+                ?step,
                 "unexpected PaymentIntent status"
             );
             Err(SettleError::internal(format!(

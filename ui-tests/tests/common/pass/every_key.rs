@@ -47,4 +47,14 @@ async fn amount_in_the_default_currency() -> &'static str {
     "paid"
 }
 
+#[paid(amount = "0.50", currency = "USD", method = "stripe", capture = "after")]
+async fn charged_only_on_success() -> &'static str {
+    "paid"
+}
+
+#[paid(amount = "0.10", grants = 10, capture = "immediate")]
+async fn captured_at_once() -> &'static str {
+    "paid"
+}
+
 fn main() {}
