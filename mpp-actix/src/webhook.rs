@@ -12,12 +12,14 @@ const MAX_BODY: usize = 1 << 20;
 /// The resource receiving provider notifications at `{prefix}/{method}`,
 /// e.g. `webhooks("/webhooks")` answers Stripe at `POST /webhooks/stripe`.
 ///
-/// ```no_run
-/// # use actix_web::App;
-/// # let gate: mpp_actix::Gate = unimplemented!();
-/// let app = App::new()
-///     .app_data(gate)
-///     .service(mpp_actix::webhooks("/webhooks"));
+/// ```
+/// use actix_web::App;
+///
+/// fn app(gate: mpp_actix::Gate) {
+///     let _app = App::new()
+///         .app_data(gate)
+///         .service(mpp_actix::webhooks("/webhooks"));
+/// }
 /// ```
 ///
 /// The signature is checked before anything is parsed (a bad one is a
