@@ -100,7 +100,9 @@ pub use error::ConfigError;
 pub use events::Event;
 pub use precondition::{Check, Precondition, PreconditionRef, Verdict};
 pub use price::{Amount, Currency};
-pub use rail::{Price, Rail, RailError, SettleError, SettleErrorKind, SettleRequest, Settlement};
+pub use rail::{
+    Price, Proofs, Rail, RailError, SettleError, SettleErrorKind, SettleRequest, Settlement,
+};
 pub use request::RequestView;
 pub use response::{Rejection, Response};
 pub use spec::{Capture, PaymentSpec, PriceBook, PriceEntry, RouteSpec};

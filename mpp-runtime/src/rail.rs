@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::BoxFuture;
 use crate::price::Amount;
 use crate::request::RequestView;
+use crate::store::{Store, StoreError};
 use crate::webhook::Webhooks;
 use crate::wire::{Challenge, PaymentRequest, ProblemType};
 
@@ -76,6 +77,67 @@ pub struct SettleRequest {
     /// The paid retry itself (headers, path parameters), for rails that
     /// resolve a payer identity from it.
     pub http: Arc<RequestView>,
+    /// The gate's ledger of consumed proofs (transaction hashes, …).
+    pub proofs: Proofs,
+}
+
+/// The ledger of proofs a rail has consumed, kept in the gate's store, so a
+/// transaction hash or signed authorization pays for one challenge only,
+/// across every process sharing the store.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use mpp_runtime::{MemoryStore, Proofs};
+///
+/// let proofs = Proofs::new(Arc::new(MemoryStore::new()));
+/// let day = Duration::from_secs(86_400);
+/// assert!(!proofs.is_used("tempo", "0xabc").await?);
+/// assert!(proofs.consume("tempo", "0xabc", day).await?);
+/// assert!(!proofs.consume("tempo", "0xabc", day).await?, "a proof pays once");
+/// # Ok::<(), mpp_runtime::StoreError>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Proofs {
+    store: Arc<dyn Store>,
+}
+
+impl fmt::Debug for Proofs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proofs").finish_non_exhaustive()
+    }
+}
+
+impl Proofs {
+    /// A ledger kept in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    fn key(method: &str, proof: &str) -> String {
+        format!("mpp:proof:{method}:{}", proof.to_ascii_lowercase())
+    }
+
+    /// Whether `method` already consumed `proof`.
+    pub async fn is_used(&self, method: &str, proof: &str) -> Result<bool, StoreError> {
+        self.store.is_claimed(&Self::key(method, proof)).await
+    }
+
+    /// Marks `proof` consumed for `ttl`. Returns `false` if it already was.
+    /// Keep `ttl` at least as long as the proof could be presented again.
+    pub async fn consume(
+        &self,
+        method: &str,
+        proof: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.store.claim(&Self::key(method, proof), ttl).await
+    }
 }
 
 impl fmt::Debug for SettleRequest {
@@ -91,7 +153,7 @@ impl fmt::Debug for SettleRequest {
             .field("price", &self.price)
             .field("route", &self.route)
             .field("idempotency_key", &self.idempotency_key)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -228,6 +228,7 @@ async fn a_replayed_idempotent_response_is_not_a_second_payment() {
         route: route.id().to_owned(),
         idempotency_key: c.id.clone(),
         http: Arc::new(RequestView::new("GET", "/r")),
+        proofs: mpp_runtime::Proofs::new(Arc::new(MemoryStore::new())),
     };
     let first = rail.settle(request()).await.unwrap();
     assert!(first.reference.starts_with("pi_"));

@@ -1,5 +1,6 @@
 //! An Actix-web shop selling API calls to agents over the Machine Payments
-//! Protocol, settled with Stripe Shared Payment Tokens.
+//! Protocol, settled with Stripe Shared Payment Tokens and, when
+//! `TEMPO_RECIPIENT` is set, with stablecoins on Tempo.
 //!
 //! ```sh
 //! cargo run -p actix-shop           # listens on 127.0.0.1:8080 (PORT to change)
@@ -9,6 +10,11 @@
 //! It answers 402s without any key; to settle payments set
 //! `STRIPE_SECRET_KEY` (and `STRIPE_NETWORK_ID`), or point `STRIPE_API_BASE`
 //! at the emulator in `tools/stripe-emulator`. See README.md, "Stripe".
+//! With `TEMPO_RECIPIENT` (and `TEMPO_RPC_URL`, `TEMPO_CHAIN_ID`) `/weather`
+//! is also payable on Tempo; see README.md, "Tempo".
+//! With `EVM_RECIPIENT` (and `EVM_RPC_URL`, `EVM_CHAIN_ID`, `EVM_TOKEN`,
+//! `EVM_RELAYER_KEY`) `/rate` is paid with an EIP-3009 stablecoin
+//! authorization; see README.md, "EVM".
 
 #![allow(clippy::print_stdout)]
 
@@ -18,7 +24,9 @@ use actix_web::http::StatusCode;
 use actix_web::web::Json;
 use actix_web::{App, HttpServer, get, web};
 use mpp_actix::runtime::PriceEntry;
+use mpp_actix::runtime::rails::evm::EvmRail;
 use mpp_actix::runtime::rails::stripe::StripeRail;
+use mpp_actix::runtime::rails::tempo::TempoRail;
 use mpp_actix::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
 use serde_json::{Value, json};
 
@@ -109,6 +117,31 @@ async fn summary(
     }
 }
 
+/// Priced by the price book entry `weather`, whose methods depend on the
+/// deployment: stablecoins on Tempo (offered first) and a card when
+/// `TEMPO_RECIPIENT` is set, a card otherwise.
+#[paid(price = "weather", description = "Today's weather")]
+#[get("/weather")]
+async fn weather(query: web::Query<HashMap<String, String>>, receipt: Receipt) -> Json<Value> {
+    Json(json!({
+        "city": query.get("city").map_or("Lisbon", String::as_str),
+        "forecast": "sunny, 24 °C",
+        "paid_with": receipt.reference,
+        "method": receipt.method,
+    }))
+}
+
+/// Priced by the price book entry `rate`: paid with a signed EIP-3009
+/// stablecoin authorization, which the server relays on chain, when
+/// `EVM_RECIPIENT` is set; by card otherwise.
+#[paid(price = "rate", description = "An exchange rate")]
+#[get("/rate")]
+async fn rate(receipt: Receipt) -> Json<Value> {
+    Json(
+        json!({"pair": "EUR/USD", "rate": 1.0842, "paid_with": receipt.reference, "method": receipt.method}),
+    )
+}
+
 /// Free.
 #[get("/health")]
 async fn health() -> &'static str {
@@ -117,18 +150,33 @@ async fn health() -> &'static str {
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Stablecoin rails are offered when configured.
+    let tempo = std::env::var_os("TEMPO_RECIPIENT").is_some();
+    let evm = std::env::var_os("EVM_RECIPIENT").is_some();
+    let mut weather_price = PriceEntry::new("0.50");
+    if tempo {
+        weather_price = weather_price.method("tempo");
+    }
+    let rate_price = PriceEntry::new("0.50").method(if evm { "evm" } else { "stripe" });
     let mut config = ConfigBuilder::default()
         .realm("localhost")
         .default_method("stripe")
-        .price("premium", PriceEntry::new("3.00").grants(3));
+        .price("premium", PriceEntry::new("3.00").grants(3))
+        .price("weather", weather_price.method("stripe"))
+        .price("rate", rate_price);
     if std::env::var_os("MPP_SECRET_KEY").is_none() {
         config = config.ephemeral_secret_if_unset();
     }
-    let gate = Mpp::build(
-        Mpp::configure(config)
-            .rail(StripeRail::from_env()?)
-            .state(Posts(vec![1, 2, 3])),
-    )?;
+    let mut builder = Mpp::configure(config)
+        .rail(StripeRail::from_env()?)
+        .state(Posts(vec![1, 2, 3]));
+    if tempo {
+        builder = builder.rail(TempoRail::from_env()?);
+    }
+    if evm {
+        builder = builder.rail(EvmRail::from_env()?);
+    }
+    let gate = Mpp::build(builder)?;
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())
@@ -142,6 +190,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .service(premium)
             .service(post)
             .service(summary)
+            .service(weather)
+            .service(rate)
             .service(health)
             // Stripe's webhook endpoint: POST /webhooks/stripe.
             .service(mpp_actix::webhooks("/webhooks"))

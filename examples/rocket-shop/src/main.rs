@@ -1,5 +1,6 @@
 //! A Rocket shop selling API calls to agents over the Machine Payments
-//! Protocol, settled with Stripe Shared Payment Tokens.
+//! Protocol, settled with Stripe Shared Payment Tokens and, when
+//! `TEMPO_RECIPIENT` is set, with stablecoins on Tempo.
 //!
 //! ```sh
 //! cargo run -p rocket-shop          # listens on 127.0.0.1:8000
@@ -9,9 +10,16 @@
 //! It answers 402s without any key; to settle payments set
 //! `STRIPE_SECRET_KEY` (and `STRIPE_NETWORK_ID`), or point `STRIPE_API_BASE`
 //! at the emulator in `tools/stripe-emulator`. See README.md, "Stripe".
+//! With `TEMPO_RECIPIENT` (and `TEMPO_RPC_URL`, `TEMPO_CHAIN_ID`) `/weather`
+//! is also payable on Tempo; see README.md, "Tempo".
+//! With `EVM_RECIPIENT` (and `EVM_RPC_URL`, `EVM_CHAIN_ID`, `EVM_TOKEN`,
+//! `EVM_RELAYER_KEY`) `/rate` is paid with an EIP-3009 stablecoin
+//! authorization; see README.md, "EVM".
 
 use mpp_rocket::runtime::PriceEntry;
+use mpp_rocket::runtime::rails::evm::EvmRail;
 use mpp_rocket::runtime::rails::stripe::StripeRail;
+use mpp_rocket::runtime::rails::tempo::TempoRail;
 use mpp_rocket::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
 use rocket::http::Status;
 use rocket::serde::json::{Json, Value, json};
@@ -100,6 +108,31 @@ async fn summary(topic: Option<&str>, receipt: Receipt) -> (Status, Json<Value>)
     }
 }
 
+/// Priced by the price book entry `weather`, whose methods depend on the
+/// deployment: stablecoins on Tempo (offered first) and a card when
+/// `TEMPO_RECIPIENT` is set, a card otherwise.
+#[paid(price = "weather", description = "Today's weather")]
+#[get("/weather?<city>")]
+async fn weather(city: Option<&str>, receipt: Receipt) -> Json<Value> {
+    Json(json!({
+        "city": city.unwrap_or("Lisbon"),
+        "forecast": "sunny, 24 °C",
+        "paid_with": receipt.reference,
+        "method": receipt.method,
+    }))
+}
+
+/// Priced by the price book entry `rate`: paid with a signed EIP-3009
+/// stablecoin authorization, which the server relays on chain, when
+/// `EVM_RECIPIENT` is set; by card otherwise.
+#[paid(price = "rate", description = "An exchange rate")]
+#[get("/rate")]
+async fn rate(receipt: Receipt) -> Json<Value> {
+    Json(
+        json!({"pair": "EUR/USD", "rate": 1.0842, "paid_with": receipt.reference, "method": receipt.method}),
+    )
+}
+
 /// Free.
 #[get("/health")]
 fn health() -> &'static str {
@@ -108,19 +141,38 @@ fn health() -> &'static str {
 
 #[rocket::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Stablecoin rails are offered when configured.
+    let tempo = std::env::var_os("TEMPO_RECIPIENT").is_some();
+    let evm = std::env::var_os("EVM_RECIPIENT").is_some();
+    let mut weather_price = PriceEntry::new("0.50");
+    if tempo {
+        weather_price = weather_price.method("tempo");
+    }
+    let rate_price = PriceEntry::new("0.50").method(if evm { "evm" } else { "stripe" });
     let mut config = ConfigBuilder::default()
         .realm("localhost")
         .default_method("stripe")
-        .price("premium", PriceEntry::new("3.00").grants(3));
+        .price("premium", PriceEntry::new("3.00").grants(3))
+        .price("weather", weather_price.method("stripe"))
+        .price("rate", rate_price);
     if std::env::var_os("MPP_SECRET_KEY").is_none() {
         config = config.ephemeral_secret_if_unset();
     }
-    let gate = Mpp::configure(config)
+    let mut gate = Mpp::configure(config)
         .rail(StripeRail::from_env()?)
         .state(Posts(vec![1, 2, 3]));
+    if tempo {
+        gate = gate.rail(TempoRail::from_env()?);
+    }
+    if evm {
+        gate = gate.rail(EvmRail::from_env()?);
+    }
     let _ = rocket::build()
         .attach(Mpp::fairing(gate))
-        .mount("/", routes![quote, report, premium, post, summary, health])
+        .mount(
+            "/",
+            routes![quote, report, premium, post, summary, weather, rate, health],
+        )
         // Stripe's webhook endpoint: POST /webhooks/stripe.
         .mount("/webhooks", mpp_rocket::webhooks())
         .launch()

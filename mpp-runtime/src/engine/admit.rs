@@ -17,7 +17,7 @@ use super::verify::{Expected, ExpectedOpaque, is_issued_here, truncate_id, verif
 use super::{Admission, GateInner, Grant, Route};
 use crate::events::Event;
 use crate::precondition::Check;
-use crate::rail::{SettleRequest, Settlement};
+use crate::rail::{Proofs, SettleRequest, Settlement};
 use crate::request::RequestView;
 use crate::response::Response;
 use crate::store::{
@@ -464,6 +464,7 @@ async fn settle(
         route: inner.id.clone(),
         idempotency_key: id.clone(),
         http,
+        proofs: Proofs::new(gate.store.clone()),
     };
     let timeout = gate.config.settlement_timeout;
     let deferred = inner.deferred;

@@ -4,3 +4,12 @@ pub mod stripe_limits;
 
 #[cfg(feature = "stripe")]
 pub mod stripe;
+
+#[cfg(any(feature = "tempo", feature = "evm"))]
+pub mod chain;
+
+#[cfg(feature = "tempo")]
+pub mod tempo;
+
+#[cfg(feature = "evm")]
+pub mod evm;

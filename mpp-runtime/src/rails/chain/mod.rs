@@ -1,0 +1,68 @@
+//! What the on-chain rails (`tempo`, `evm`) share: a JSON-RPC client over
+//! alloy, transaction receipts and their logs, and waiting for inclusion.
+
+mod rpc;
+
+/// The alloy the on-chain rails are built on (addresses, signers, typed
+/// data), re-exported so applications use the same version.
+pub use alloy;
+
+pub use rpc::{ChainLog, ChainReceipt, Rpc, RpcFailure, WaitPolicy};
+
+use alloy::primitives::{Address, B256, U256};
+
+use crate::rail::SettleError;
+
+/// Parses a `0x`-prefixed hex string into bytes.
+pub(crate) fn hex_bytes(field: &str, value: &str) -> Result<Vec<u8>, SettleError> {
+    let digits = value.strip_prefix("0x").ok_or_else(|| {
+        SettleError::invalid_payload(format!("`{field}` must be 0x-prefixed hex"))
+    })?;
+    alloy::hex::decode(digits)
+        .map_err(|_| SettleError::invalid_payload(format!("`{field}` is not valid hex")))
+}
+
+/// Parses a 32-byte `0x` hash.
+pub(crate) fn hash32(field: &str, value: &str) -> Result<B256, SettleError> {
+    let bytes = hex_bytes(field, value)?;
+    if bytes.len() != 32 {
+        return Err(SettleError::invalid_payload(format!(
+            "`{field}` must be 32 bytes"
+        )));
+    }
+    Ok(B256::from_slice(&bytes))
+}
+
+/// Parses a 20-byte `0x` address (any letter case).
+pub(crate) fn address(field: &str, value: &str) -> Result<Address, SettleError> {
+    let bytes = hex_bytes(field, value)?;
+    if bytes.len() != 20 {
+        return Err(SettleError::invalid_payload(format!(
+            "`{field}` must be a 20-byte address"
+        )));
+    }
+    Ok(Address::from_slice(&bytes))
+}
+
+/// Parses a base-10 integer that fits 256 bits.
+#[cfg_attr(not(feature = "evm"), allow(dead_code))]
+pub(crate) fn uint(field: &str, value: &str) -> Result<U256, SettleError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SettleError::invalid_payload(format!(
+            "`{field}` must be a base-10 integer"
+        )));
+    }
+    U256::from_str_radix(value, 10)
+        .map_err(|_| SettleError::invalid_payload(format!("`{field}` does not fit 256 bits")))
+}
+
+/// The string field `name` of a payload.
+pub(crate) fn field<'a>(
+    payload: &'a serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<&'a str, SettleError> {
+    payload
+        .get(name)
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| SettleError::invalid_payload(format!("the payload has no string `{name}`")))
+}
