@@ -179,6 +179,29 @@ fn start(bin: &str, port_env: &str, port: u16, env: &[(&str, &str)]) -> Server {
     server
 }
 
+/// The `method` of each challenge in the 402 of an unpaid `GET path`.
+fn offered_methods(port: u16, path: &str) -> Vec<String> {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        socket,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 402"), "{answer}");
+    answer
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("www-authenticate:"))
+        .filter_map(|l| {
+            let start = l.find("method=\"")? + 8;
+            let end = start + l[start..].find('"')?;
+            Some(l[start..end].to_owned())
+        })
+        .collect()
+}
+
 /// The stock mppx client pays the example's two-method route on Tempo, in
 /// pull and in push mode; the money arrives on chain.
 pub(crate) fn pays_the_example_on_tempo(bin: &str, port_env: &str) {
@@ -205,6 +228,12 @@ pub(crate) fn pays_the_example_on_tempo(bin: &str, port_env: &str) {
     let name = Path::new(bin).file_name().unwrap().to_string_lossy();
     let url = format!("http://127.0.0.1:{port}/weather?city=Porto");
     assert_eq!(tools.balance(PATH_USD, &recipient), 0);
+    // The route offers two methods, Tempo first; mppx picks Tempo.
+    assert_eq!(
+        offered_methods(port, "/weather"),
+        ["tempo", "stripe"],
+        "the 402 offers a challenge per method"
+    );
 
     let mut expected = 0;
     for (mode, push) in [("pull", false), ("push", true)] {

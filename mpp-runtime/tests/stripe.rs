@@ -495,3 +495,17 @@ async fn a_refund_webhook_ends_the_session_a_stripe_payment_bought() {
     );
     assert_eq!(problem(&spent), ProblemType::SessionExhausted);
 }
+
+#[test]
+fn an_unreadable_setting_is_a_startup_error_naming_it() {
+    let config = StripeConfig::from_lookup(|name| {
+        (name == "STRIPE_WEBHOOK_TOLERANCE").then(|| "five minutes".to_owned())
+    });
+    let error = StripeRail::new(config).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("STRIPE_WEBHOOK_TOLERANCE must be a number of seconds, not `five minutes`"),
+        "{error}"
+    );
+}

@@ -2,6 +2,9 @@
 
 pub mod stripe_limits;
 
+#[cfg(any(feature = "stripe", feature = "tempo", feature = "evm"))]
+mod env;
+
 #[cfg(feature = "stripe")]
 pub mod stripe;
 

@@ -76,6 +76,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::price::Currency;
 use crate::rail::{Price, Rail, RailError, SettleError, SettleRequest, Settlement};
 use crate::rails::chain::{Rpc, WaitPolicy};
+use crate::rails::env::EnvVars;
 
 /// The method name on the wire.
 pub const METHOD: &str = "evm";
@@ -187,11 +188,8 @@ impl EvmConfig {
     /// cannot be read (a chain id that is not a number, …) are reported by
     /// [`EvmRail::new`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let vars = EnvVars::new(lookup);
+        let get = |name: &str| vars.text(name);
         let mut config = Self {
             recipient: get("EVM_RECIPIENT"),
             rpc_url: get("EVM_RPC_URL"),
@@ -201,26 +199,12 @@ impl EvmConfig {
             relayer_key: get("EVM_RELAYER_KEY"),
             ..Self::default()
         };
-        let problems = std::cell::RefCell::new(Vec::new());
-        let number = |name: &str, what: &str| -> Option<u64> {
-            let text = get(name)?;
-            match text.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    problems
-                        .borrow_mut()
-                        .push(format!("{name} must be {what}, not `{text}`"));
-                    None
-                }
-            }
-        };
+        let number = |name: &str, what: &str| vars.number(name, what);
         config.chain_id = number("EVM_CHAIN_ID", "a decimal chain id (e.g. 8453)");
         if let Some(decimals) = number("EVM_DECIMALS", "the token's decimals (e.g. 6)") {
             match u8::try_from(decimals) {
                 Ok(d) => config.decimals = d,
-                Err(_) => problems
-                    .borrow_mut()
-                    .push(format!("EVM_DECIMALS is too large: {decimals}")),
+                Err(_) => vars.problem(format!("EVM_DECIMALS is too large: {decimals}")),
             }
         }
         if let Some(n) = number("EVM_CONFIRMATIONS", "a number of blocks") {
@@ -235,10 +219,10 @@ impl EvmConfig {
         if let Some(code) = get("EVM_CURRENCY") {
             match Currency::from_code(&code) {
                 Ok(currency) => config.currency = currency,
-                Err(e) => problems.borrow_mut().push(format!("EVM_CURRENCY: {e}")),
+                Err(e) => vars.problem(format!("EVM_CURRENCY: {e}")),
             }
         }
-        config.problems = problems.into_inner();
+        config.problems = vars.into_problems();
         config
     }
 

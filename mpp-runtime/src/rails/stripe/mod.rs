@@ -44,6 +44,7 @@ pub use webhook::{DEFAULT_TOLERANCE, SIGNATURE_HEADER, StripeWebhooks};
 
 use crate::BoxFuture;
 use crate::rail::{Price, Rail, RailError, SettleError, SettleRequest, Settlement};
+use crate::rails::env::EnvVars;
 use crate::rails::stripe_limits;
 use crate::request::RequestView;
 use crate::webhook::Webhooks;
@@ -66,6 +67,7 @@ pub struct StripeConfig {
     webhook_secret: Option<String>,
     webhook_tolerance: Duration,
     timeout: Duration,
+    problems: Vec<String>,
 }
 
 impl fmt::Debug for StripeConfig {
@@ -98,6 +100,7 @@ impl Default for StripeConfig {
             webhook_secret: None,
             webhook_tolerance: DEFAULT_TOLERANCE,
             timeout: Duration::from_secs(30),
+            problems: Vec::new(),
         }
     }
 }
@@ -110,11 +113,8 @@ impl StripeConfig {
 
     /// Settings read through an environment-like function.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let vars = EnvVars::new(lookup);
+        let get = |name: &str| vars.text(name);
         let mut config = Self {
             secret_key: get("STRIPE_SECRET_KEY"),
             network_id: get("STRIPE_NETWORK_ID"),
@@ -127,7 +127,7 @@ impl StripeConfig {
         if let Some(base) = get("STRIPE_API_BASE") {
             config.api_base = base;
         }
-        if let Some(seconds) = get("STRIPE_WEBHOOK_TOLERANCE").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(seconds) = vars.number("STRIPE_WEBHOOK_TOLERANCE", "a number of seconds") {
             config.webhook_tolerance = Duration::from_secs(seconds);
         }
         if let Some(types) = get("STRIPE_PAYMENT_METHOD_TYPES") {
@@ -138,6 +138,7 @@ impl StripeConfig {
                 .map(str::to_owned)
                 .collect();
         }
+        config.problems = vars.into_problems();
         config
     }
 
@@ -265,6 +266,12 @@ impl StripeRail {
     /// A rail with these settings. Without a secret key it still builds: it
     /// issues 402s and refuses to settle, saying what to set.
     pub fn new(config: StripeConfig) -> Result<Self, RailError> {
+        if !config.problems.is_empty() {
+            return Err(RailError::new(format!(
+                "the Stripe rail is misconfigured: {}",
+                config.problems.join("; ")
+            )));
+        }
         let client = match &config.secret_key {
             Some(key) => Some(
                 StripeHttp::new(&config.api_base, key, &config.api_version, config.timeout)

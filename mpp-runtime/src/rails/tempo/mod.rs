@@ -51,6 +51,7 @@ use crate::BoxFuture;
 use crate::price::Currency;
 use crate::rail::{Price, Rail, RailError, SettleError, SettleRequest, Settlement};
 use crate::rails::chain::{self, ChainReceipt, Rpc, RpcFailure, WaitPolicy};
+use crate::rails::env::EnvVars;
 use transfer::Expected;
 
 /// Tempo's public testnet (Moderato).
@@ -145,69 +146,53 @@ impl TempoConfig {
     /// Settings read through an environment-like function. Unparsable
     /// values are reported by [`TempoRail::new`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let vars = EnvVars::new(lookup);
+        let integer = "a non-negative integer";
         let mut config = Self {
-            recipient: get("TEMPO_RECIPIENT"),
+            recipient: vars.text("TEMPO_RECIPIENT"),
             ..Self::default()
         };
-        let number = |name: &str, errors: &mut Vec<String>| -> Option<u64> {
-            let text = get(name)?;
-            match text.parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    errors.push(format!(
-                        "{name} must be a non-negative integer, not `{text}`"
-                    ));
-                    None
-                }
-            }
-        };
-        let mut errors = Vec::new();
-        if let Some(url) = get("TEMPO_RPC_URL") {
+        if let Some(url) = vars.text("TEMPO_RPC_URL") {
             config.rpc_url = url;
         }
-        if let Some(id) = number("TEMPO_CHAIN_ID", &mut errors) {
+        if let Some(id) = vars.number("TEMPO_CHAIN_ID", integer) {
             config.chain_id = id;
         }
-        if let Some(token) = get("TEMPO_TOKEN") {
+        if let Some(token) = vars.text("TEMPO_TOKEN") {
             config.token = token;
         }
-        if let Some(decimals) = number("TEMPO_DECIMALS", &mut errors) {
+        if let Some(decimals) = vars.number("TEMPO_DECIMALS", integer) {
             match u8::try_from(decimals) {
                 Ok(d) if d <= 36 => config.decimals = d,
-                _ => errors.push(format!("TEMPO_DECIMALS must be at most 36, not {decimals}")),
+                _ => vars.problem(format!("TEMPO_DECIMALS must be at most 36, not {decimals}")),
             }
         }
-        if let Some(currency) = get("TEMPO_CURRENCY") {
+        if let Some(currency) = vars.text("TEMPO_CURRENCY") {
             config.currency = currency;
         }
-        if let Some(modes) = get("TEMPO_MODES") {
+        if let Some(modes) = vars.text("TEMPO_MODES") {
             let mut parsed = Vec::new();
             for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
                 match mode {
                     "pull" => parsed.push(Mode::Pull),
                     "push" => parsed.push(Mode::Push),
-                    other => errors.push(format!(
+                    other => vars.problem(format!(
                         "TEMPO_MODES lists `{other}`; use `pull`, `push` or `pull,push`"
                     )),
                 }
             }
             config.modes = parsed;
         }
-        if let Some(n) = number("TEMPO_CONFIRMATIONS", &mut errors) {
+        if let Some(n) = vars.number("TEMPO_CONFIRMATIONS", integer) {
             config.wait.confirmations = n;
         }
-        if let Some(ms) = number("TEMPO_POLL_INTERVAL_MS", &mut errors) {
+        if let Some(ms) = vars.number("TEMPO_POLL_INTERVAL_MS", integer) {
             config.wait.poll_interval = Duration::from_millis(ms);
         }
-        if let Some(n) = number("TEMPO_POLL_ATTEMPTS", &mut errors) {
+        if let Some(n) = vars.number("TEMPO_POLL_ATTEMPTS", integer) {
             config.wait.attempts = u32::try_from(n).unwrap_or(u32::MAX);
         }
-        config.errors = errors;
+        config.errors = vars.into_problems();
         config
     }
 
