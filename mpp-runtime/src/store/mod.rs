@@ -6,6 +6,8 @@
 //! error fails closed: the request gets a 503 problem, never free access.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis_store;
 mod settlement;
 
 use std::fmt;
@@ -14,6 +16,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
 pub use settlement::{PaymentStatus, SettlementRecord};
 
 use crate::BoxFuture;

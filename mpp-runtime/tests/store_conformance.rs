@@ -1,0 +1,300 @@
+//! One semantics for every store: the same suite runs against the memory
+//! store and, when their servers are configured, the shared stores.
+//!
+//! Redis: `MPP_TEST_REDIS_URL` (`.ci/run` sets it and checks the server
+//! answers). Without it the Redis cases print that they skipped, unless
+//! `CI` is set, where they fail. Each run uses its own key prefix.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpp_runtime::store::{PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, Store};
+use mpp_runtime::wire::{Receipt, Timestamp};
+use mpp_runtime::{MemoryStore, random};
+
+type Shared = Arc<dyn Store>;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:x}", random::u128())
+}
+
+fn receipt(reference: &str) -> Receipt {
+    Receipt::success("test", reference, Timestamp::from_unix(1_700_000_000))
+}
+
+fn session(id: &str, scope: &str, grants: u32, expires_at: Timestamp) -> SessionRecord {
+    SessionRecord {
+        id: id.to_owned(),
+        scope: scope.to_owned(),
+        route: "GET /r".to_owned(),
+        grants,
+        remaining: grants,
+        expires_at,
+        receipt: receipt("ref_session"),
+    }
+}
+
+async fn claims_are_exclusive_and_expire(store: Shared) {
+    let key = unique("claim");
+    let tries = (0..50).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move { store.claim(&key, Duration::from_millis(800)).await.unwrap() })
+    });
+    let won = futures_count(tries).await;
+    assert_eq!(won, 1, "exactly one claim wins");
+    assert!(store.is_claimed(&key).await.unwrap());
+    assert!(!store.is_claimed(&unique("other")).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(!store.is_claimed(&key).await.unwrap(), "a claim expires");
+    assert!(store.claim(&key, Duration::from_secs(5)).await.unwrap());
+}
+
+async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
+    let mut won = 0;
+    for task in tasks.collect::<Vec<_>>() {
+        if task.await.unwrap() {
+            won += 1;
+        }
+    }
+    won
+}
+
+async fn locks_exclude_and_expire(store: Shared) {
+    let key = unique("lock");
+    let tries = (0..50).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store
+                .lock(&key, Duration::from_millis(800))
+                .await
+                .unwrap()
+                .is_some()
+        })
+    });
+    assert_eq!(futures_count(tries).await, 1, "one holder at a time");
+    // Only the holder's token releases it: wait for the lease to lapse.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let token = store
+        .lock(&key, Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("a lapsed lock is free");
+    let stranger = mpp_runtime::store::LockToken::random();
+    store.unlock(&key, stranger).await.unwrap();
+    assert!(
+        store
+            .lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none(),
+        "another token does not release it"
+    );
+    store.unlock(&key, token).await.unwrap();
+    assert!(
+        store
+            .lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn sessions_spend_to_zero_and_no_further(store: Shared) {
+    let now = Timestamp::from_unix(1_800_000_000);
+    let later = Timestamp::from_unix(1_800_003_600);
+    let id = unique("sess");
+    store
+        .create_session(session(&id, "report", 3, later), now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .create_session(session(&id, "report", 3, later), now)
+            .await
+            .is_err(),
+        "ids are unique"
+    );
+    for left in [2, 1, 0] {
+        match store.spend_session(&id, "report", now).await.unwrap() {
+            SpendOutcome::Spent(record) => {
+                assert_eq!(record.remaining, left);
+                assert_eq!(record.grants, 3);
+                assert_eq!(record.scope, "report");
+                assert_eq!(record.receipt, receipt("ref_session"));
+            }
+            other => panic!("expected a spend, got {other}"),
+        }
+    }
+    assert_eq!(
+        store.spend_session(&id, "report", now).await.unwrap(),
+        SpendOutcome::Exhausted
+    );
+    assert_eq!(
+        store.session(&id).await.unwrap().unwrap().remaining,
+        0,
+        "never below zero"
+    );
+
+    let other = unique("sess");
+    store
+        .create_session(session(&other, "report", 2, later), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.spend_session(&other, "premium", now).await.unwrap(),
+        SpendOutcome::ScopeMismatch
+    );
+    assert_eq!(
+        store.spend_session(&other, "report", later).await.unwrap(),
+        SpendOutcome::Expired
+    );
+    assert_eq!(
+        store
+            .spend_session(&unique("sess"), "report", now)
+            .await
+            .unwrap(),
+        SpendOutcome::NotFound
+    );
+    assert!(store.end_session(&other).await.unwrap());
+    assert!(!store.end_session(&unique("sess")).await.unwrap());
+    assert_eq!(
+        store.spend_session(&other, "report", now).await.unwrap(),
+        SpendOutcome::Exhausted
+    );
+}
+
+async fn concurrent_spends_never_overdraw(store: Shared) {
+    let now = Timestamp::from_unix(1_800_000_000);
+    let id = unique("sess");
+    store
+        .create_session(
+            session(&id, "metered", 10, Timestamp::from_unix(1_800_003_600)),
+            now,
+        )
+        .await
+        .unwrap();
+    let spends = (0..500).map(|_| {
+        let store = store.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            matches!(
+                store.spend_session(&id, "metered", now).await.unwrap(),
+                SpendOutcome::Spent(_)
+            )
+        })
+    });
+    assert_eq!(
+        futures_count(spends).await,
+        10,
+        "exactly the credits bought"
+    );
+    assert_eq!(store.session(&id).await.unwrap().unwrap().remaining, 0);
+}
+
+async fn settlement_records_round_trip(store: Shared) {
+    let reference = unique("pi");
+    assert!(store.settlement(&reference).await.unwrap().is_none());
+    let mut record = SettlementRecord {
+        reference: reference.clone(),
+        method: "stripe".into(),
+        route: "GET /r".into(),
+        challenge_id: "ch_1".into(),
+        amount: "500".into(),
+        currency: "usd".into(),
+        status: PaymentStatus::Succeeded,
+        amount_refunded: None,
+        session: Some("sess_x".into()),
+        created_at: Timestamp::from_unix(1_800_000_000),
+        updated_at: Timestamp::from_unix(1_800_000_000),
+    };
+    store
+        .put_settlement(record.clone(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.settlement(&reference).await.unwrap(),
+        Some(record.clone())
+    );
+    record.status = PaymentStatus::PartiallyRefunded;
+    record.amount_refunded = Some("100".into());
+    record.updated_at = Timestamp::from_unix(1_800_000_100);
+    store
+        .put_settlement(record.clone(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.settlement(&reference).await.unwrap(), Some(record));
+}
+
+macro_rules! conformance {
+    ($name:ident, $store:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn claims_are_exclusive_and_expire() {
+                let Some(store) = $store else { return };
+                super::claims_are_exclusive_and_expire(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn locks_exclude_and_expire() {
+                let Some(store) = $store else { return };
+                super::locks_exclude_and_expire(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sessions_spend_to_zero_and_no_further() {
+                let Some(store) = $store else { return };
+                super::sessions_spend_to_zero_and_no_further(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn concurrent_spends_never_overdraw() {
+                let Some(store) = $store else { return };
+                super::concurrent_spends_never_overdraw(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn settlement_records_round_trip() {
+                let Some(store) = $store else { return };
+                super::settlement_records_round_trip(store).await;
+            }
+        }
+    };
+}
+
+fn memory() -> Option<Shared> {
+    Some(Arc::new(MemoryStore::new()))
+}
+
+conformance!(memory_store, memory());
+
+#[cfg(feature = "redis")]
+async fn redis() -> Option<Shared> {
+    match std::env::var("MPP_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => {
+            let prefix = format!("{}:", unique("mpp-test"));
+            Some(Arc::new(
+                mpp_runtime::store::RedisStore::connect(&url, prefix)
+                    .await
+                    .expect("MPP_TEST_REDIS_URL answers"),
+            ))
+        }
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("MPP_TEST_REDIS_URL is not set: CI must run the Redis store tests")
+        }
+        _ => {
+            eprintln!(
+                "skipped: set MPP_TEST_REDIS_URL (e.g. redis://127.0.0.1:6379) to run the Redis store tests"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+conformance!(redis_store, redis().await);
