@@ -1,6 +1,6 @@
-//! The gate on a Redis store through an outage and a restart of the
-//! application: a private `redis-server` on its own port is stopped and
-//! started again, and separate OS processes spend one session.
+//! The gate on a Redis store through an outage: a private `redis-server` on
+//! its own port is stopped and started again. (Restarts and several
+//! processes sharing a store: `shared_stores.rs`.)
 //!
 //! Needs `redis-server` on the PATH (the machine's Redis package). Without
 //! it the tests print that they skipped, unless `CI` is set, where they
@@ -12,11 +12,10 @@
 mod support;
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mpp_runtime::store::{RedisStore, SessionRecord, SpendOutcome};
-use mpp_runtime::wire::{ProblemType, Receipt, Timestamp};
+use mpp_runtime::store::RedisStore;
+use mpp_runtime::wire::ProblemType;
 use mpp_runtime::*;
 use support::*;
 
@@ -121,117 +120,4 @@ async fn an_outage_fails_closed_and_the_gate_recovers() {
         }
     }
     assert_eq!(rail.settled(), 1);
-}
-
-/// Not a test on its own: the worker process the test below starts twice.
-/// It spends `MPP_TEST_SPEND_COUNT` times on the session at the agreed
-/// instant and prints how many spends succeeded.
-#[tokio::test]
-async fn spend_worker() {
-    let (Ok(url), Ok(id), Ok(count)) = (
-        std::env::var("MPP_TEST_SPEND_URL"),
-        std::env::var("MPP_TEST_SPEND_SESSION"),
-        std::env::var("MPP_TEST_SPEND_COUNT"),
-    ) else {
-        return; // Only runs as a worker of the test below.
-    };
-    let store = Arc::new(RedisStore::connect(&url, "procs:").await.unwrap());
-    let now = Timestamp::from_unix(1_800_000_000);
-    // Start together with the other worker, at the agreed instant.
-    let start: u128 = std::env::var("MPP_TEST_SPEND_AT").unwrap().parse().unwrap();
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    if start > now_ms {
-        tokio::time::sleep(Duration::from_millis(
-            u64::try_from(start - now_ms).unwrap(),
-        ))
-        .await;
-    }
-    let spends = (0..count.parse::<usize>().unwrap()).map(|_| {
-        let store = store.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            matches!(
-                store.spend_session(&id, "metered", now).await.unwrap(),
-                SpendOutcome::Spent(_)
-            )
-        })
-    });
-    let mut spent = 0;
-    for spend in spends.collect::<Vec<_>>() {
-        if spend.await.unwrap() {
-            spent += 1;
-        }
-    }
-    println!("\nSPENT={spent}");
-}
-
-#[tokio::test]
-async fn two_processes_share_one_session_and_a_restart_keeps_it() {
-    let Some(server) = RedisServer::start(free_port()) else {
-        return;
-    };
-    let store = RedisStore::connect(&server.url(), "procs:").await.unwrap();
-    let id = format!("sess_{:x}", random::u128());
-    let now = Timestamp::from_unix(1_800_000_000);
-    store
-        .create_session(
-            SessionRecord {
-                id: id.clone(),
-                scope: "metered".into(),
-                route: "GET /r".into(),
-                grants: 10,
-                remaining: 10,
-                expires_at: Timestamp::from_unix(1_800_003_600),
-                receipt: Receipt::success("test", "ref", now),
-            },
-            now,
-        )
-        .await
-        .unwrap();
-    // An application restart: a new connection sees the session.
-    drop(store);
-    let restarted = RedisStore::connect(&server.url(), "procs:").await.unwrap();
-    assert_eq!(restarted.session(&id).await.unwrap().unwrap().remaining, 10);
-
-    let exe = std::env::current_exe().unwrap();
-    let start_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 1_500;
-    let workers: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(&exe)
-                .args(["spend_worker", "--exact", "--nocapture", "--test-threads=1"])
-                .env("MPP_TEST_SPEND_URL", server.url())
-                .env("MPP_TEST_SPEND_SESSION", &id)
-                .env("MPP_TEST_SPEND_COUNT", "250")
-                .env("MPP_TEST_SPEND_AT", start_at.to_string())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        let output = worker.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let spent: usize = stdout
-            .lines()
-            .find_map(|l| l.split_once("SPENT=").map(|(_, n)| n))
-            .unwrap_or_else(|| panic!("worker printed no result: {stdout}"))
-            .trim()
-            .parse()
-            .unwrap();
-        println!("worker spent {spent} of 250");
-        total += spent;
-    }
-    assert_eq!(
-        total, 10,
-        "500 spends from 2 processes: exactly the 10 credits"
-    );
-    assert_eq!(restarted.session(&id).await.unwrap().unwrap().remaining, 0);
 }

@@ -298,3 +298,29 @@ async fn redis() -> Option<Shared> {
 
 #[cfg(feature = "redis")]
 conformance!(redis_store, redis().await);
+
+#[cfg(feature = "postgres")]
+async fn postgres() -> Option<Shared> {
+    match std::env::var("MPP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => {
+            let prefix = format!("mpp_t{:x}_", random::u128() >> 64);
+            Some(Arc::new(
+                mpp_runtime::store::PostgresStore::connect(&url, &prefix)
+                    .await
+                    .expect("MPP_TEST_POSTGRES_URL answers"),
+            ))
+        }
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("MPP_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL store tests")
+        }
+        _ => {
+            eprintln!(
+                "skipped: set MPP_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL store tests"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+conformance!(postgres_store, postgres().await);

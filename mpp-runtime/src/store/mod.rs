@@ -5,7 +5,11 @@
 //! Minting a 402 touches no store. Every operation is atomic, and a store
 //! error fails closed: the request gets a 503 problem, never free access.
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod codec;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres_store;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod settlement;
@@ -16,6 +20,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres_store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use settlement::{PaymentStatus, SettlementRecord};

@@ -14,9 +14,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value as RedisValue};
 
-use super::{
-    LockToken, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError,
-};
+use super::codec::{settlement_from, settlement_json};
+use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
 use crate::BoxFuture;
 use crate::wire::{Receipt, Timestamp};
 
@@ -157,49 +156,6 @@ fn session_from(id: &str, fields: &[(String, String)]) -> Result<SessionRecord, 
         expires_at: Timestamp::from_unix(number("expires_at")?),
         receipt: Receipt::parse(field(fields, "receipt").ok_or_else(corrupt)?)
             .map_err(|_| corrupt())?,
-    })
-}
-
-fn settlement_json(record: &SettlementRecord) -> String {
-    serde_json::json!({
-        "reference": record.reference,
-        "method": record.method,
-        "route": record.route,
-        "challenge_id": record.challenge_id,
-        "amount": record.amount,
-        "currency": record.currency,
-        "status": record.status.as_str(),
-        "amount_refunded": record.amount_refunded,
-        "session": record.session,
-        "created_at": record.created_at.unix(),
-        "updated_at": record.updated_at.unix(),
-    })
-    .to_string()
-}
-
-fn settlement_from(text: &str) -> Result<SettlementRecord, StoreError> {
-    let corrupt = || StoreError::new("redis: a settlement record is corrupt");
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt())?;
-    let s = |name: &str| v[name].as_str().map(str::to_owned).ok_or_else(corrupt);
-    let opt = |name: &str| v[name].as_str().map(str::to_owned);
-    let t = |name: &str| {
-        v[name]
-            .as_u64()
-            .map(Timestamp::from_unix)
-            .ok_or_else(corrupt)
-    };
-    Ok(SettlementRecord {
-        reference: s("reference")?,
-        method: s("method")?,
-        route: s("route")?,
-        challenge_id: s("challenge_id")?,
-        amount: s("amount")?,
-        currency: s("currency")?,
-        status: PaymentStatus::parse(&s("status")?).ok_or_else(corrupt)?,
-        amount_refunded: opt("amount_refunded"),
-        session: opt("session"),
-        created_at: t("created_at")?,
-        updated_at: t("updated_at")?,
     })
 }
 
