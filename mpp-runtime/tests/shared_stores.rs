@@ -8,6 +8,7 @@
 //! Without the URLs the cases print that they skipped, unless `CI` is set,
 //! where they fail.
 
+#![cfg(any(feature = "redis", feature = "postgres"))]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

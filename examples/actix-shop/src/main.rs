@@ -170,6 +170,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Mpp::configure(config)
         .rail(StripeRail::from_env()?)
         .state(Posts(vec![1, 2, 3]));
+    // MPP_STORE=memory (default) | redis://… | postgres://…
+    builder = builder.store_arc(mpp_actix::runtime::store::from_env().await?);
     if tempo {
         builder = builder.rail(TempoRail::from_env()?);
     }

@@ -161,6 +161,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut gate = Mpp::configure(config)
         .rail(StripeRail::from_env()?)
         .state(Posts(vec![1, 2, 3]));
+    // MPP_STORE=memory (default) | redis://… | postgres://…
+    gate = gate.store_arc(mpp_rocket::runtime::store::from_env().await?);
     if tempo {
         gate = gate.rail(TempoRail::from_env()?);
     }

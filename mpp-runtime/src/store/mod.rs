@@ -182,3 +182,65 @@ pub trait Store: Send + Sync + 'static {
         reference: &'a str,
     ) -> BoxFuture<'a, Result<Option<SettlementRecord>, StoreError>>;
 }
+
+/// Opens the store named by `spec`: `memory`, `redis://…` (or `rediss://…`,
+/// feature `redis`) or `postgres://…` (feature `postgres`). Keys and tables
+/// start with `prefix` (`mpp:` for Redis and `mpp_` for PostgreSQL when
+/// `None`). A store whose feature is not compiled in is an error saying
+/// which feature to enable.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = mpp_runtime::store::open("memory", None).await;
+/// assert!(store.is_ok());
+/// let Err(unknown) = mpp_runtime::store::open("mysql://db", None).await else { panic!() };
+/// assert!(unknown.to_string().contains("MPP_STORE"));
+/// # });
+/// ```
+pub async fn open(
+    spec: &str,
+    prefix: Option<&str>,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let spec = spec.trim();
+    let scheme = spec.split_once("://").map_or(spec, |(scheme, _)| scheme);
+    let missing = |feature: &str| {
+        StoreError::new(format!(
+            "MPP_STORE names a {feature} store, but this build has no `{feature}` feature; enable it on the adapter (features = [\"{feature}\"])"
+        ))
+    };
+    match scheme {
+        "" | "memory" => Ok(std::sync::Arc::new(MemoryStore::new())),
+        "redis" | "rediss" => {
+            #[cfg(feature = "redis")]
+            return Ok(std::sync::Arc::new(
+                RedisStore::connect(spec, prefix.unwrap_or("mpp:")).await?,
+            ));
+            #[cfg(not(feature = "redis"))]
+            return Err(missing("redis"));
+        }
+        "postgres" | "postgresql" => {
+            #[cfg(feature = "postgres")]
+            return Ok(std::sync::Arc::new(
+                PostgresStore::connect(spec, prefix.unwrap_or("mpp_")).await?,
+            ));
+            #[cfg(not(feature = "postgres"))]
+            return Err(missing("postgres"));
+        }
+        other => {
+            let _ = (prefix, missing);
+            Err(StoreError::new(format!(
+                "MPP_STORE must be `memory`, `redis://…` or `postgres://…`, not `{other}://…`"
+            )))
+        }
+    }
+}
+
+/// The store named by `MPP_STORE` (with `MPP_STORE_PREFIX`), or the memory
+/// store when it is unset. See [`open`].
+pub async fn from_env() -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let spec = std::env::var("MPP_STORE").unwrap_or_default();
+    let prefix = std::env::var("MPP_STORE_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty());
+    open(&spec, prefix.as_deref()).await
+}

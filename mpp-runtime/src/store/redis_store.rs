@@ -38,23 +38,25 @@ redis.call('HSET', KEYS[1], 'scope', ARGV[1], 'route', ARGV[2], 'grants', ARGV[3
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
 return 1";
 
-/// Returns `{status, remaining}`: 1 spent, 2 exhausted, 3 expired, 4 not
-/// found, 5 scope mismatch.
+/// Returns `{status}`: 2 exhausted, 3 expired, 4 not found, 5 scope
+/// mismatch; or, spent, `{1, scope, route, grants, remaining, expires_at,
+/// receipt}` (one round trip).
 const SPEND_SESSION: &str = r"
-local s = redis.call('HMGET', KEYS[1], 'scope', 'remaining', 'expires_at')
+local s = redis.call('HMGET', KEYS[1], 'scope', 'remaining', 'expires_at', 'route', 'grants', 'receipt')
 if not s[1] then
-  return {4, 0}
+  return {4}
 end
 if s[1] ~= ARGV[1] then
-  return {5, 0}
+  return {5}
 end
 if tonumber(s[3]) <= tonumber(ARGV[2]) then
-  return {3, 0}
+  return {3}
 end
 if tonumber(s[2]) <= 0 then
-  return {2, 0}
+  return {2}
 end
-return {1, redis.call('HINCRBY', KEYS[1], 'remaining', -1)}";
+local left = redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+return {1, s[1], s[4], s[5], tostring(left), s[3], s[6]}";
 
 const END_SESSION: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -262,17 +264,36 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<SpendOutcome, StoreError>> {
         Box::pin(async move {
             let key = self.key("session", id);
-            let (status, _remaining): (i64, i64) = Script::new(SPEND_SESSION)
+            let answer: Vec<RedisValue> = Script::new(SPEND_SESSION)
                 .key(&key)
                 .arg(scope)
                 .arg(now.unix())
                 .invoke_async(&mut self.connection())
                 .await
                 .map_err(failed)?;
+            let status = match answer.first() {
+                Some(RedisValue::Int(status)) => *status,
+                _ => return Err(StoreError::new("redis: unexpected spend answer")),
+            };
             Ok(match status {
                 1 => {
-                    let fields: Vec<(String, String)> =
-                        self.connection().hgetall(&key).await.map_err(failed)?;
+                    let text = |i: usize| -> Result<String, StoreError> {
+                        match answer.get(i) {
+                            Some(RedisValue::BulkString(bytes)) => {
+                                Ok(String::from_utf8_lossy(bytes).into_owned())
+                            }
+                            _ => Err(StoreError::new("redis: unexpected spend answer")),
+                        }
+                    };
+                    let fields = [
+                        ("scope", text(1)?),
+                        ("route", text(2)?),
+                        ("grants", text(3)?),
+                        ("remaining", text(4)?),
+                        ("expires_at", text(5)?),
+                        ("receipt", text(6)?),
+                    ]
+                    .map(|(k, v)| (k.to_owned(), v));
                     SpendOutcome::Spent(session_from(id, &fields)?)
                 }
                 2 => SpendOutcome::Exhausted,

@@ -1,0 +1,84 @@
+//! One session spend on each store, side by side in one run: the memory
+//! store always; Redis and PostgreSQL when `MPP_TEST_REDIS_URL` /
+//! `MPP_TEST_POSTGRES_URL` are set (build with `--features redis,postgres`).
+//!
+//! ```sh
+//! MPP_TEST_REDIS_URL=redis://127.0.0.1:6379 \
+//! MPP_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
+//!   cargo bench -p mpp-runtime --features redis,postgres --bench stores
+//! ```
+
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mpp_runtime::store::{SessionRecord, Store};
+use mpp_runtime::wire::{Receipt, Timestamp};
+use mpp_runtime::{MemoryStore, random};
+
+fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store>)> {
+    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(unused_mut))]
+    let mut stores: Vec<(&'static str, Arc<dyn Store>)> =
+        vec![("memory", Arc::new(MemoryStore::new()))];
+    let prefix = format!("mpp_b{:x}", random::u128() >> 64);
+    #[cfg(feature = "redis")]
+    if let Ok(url) = std::env::var("MPP_TEST_REDIS_URL") {
+        let store = runtime
+            .block_on(mpp_runtime::store::RedisStore::connect(
+                &url,
+                format!("{prefix}:"),
+            ))
+            .unwrap();
+        stores.push(("redis", Arc::new(store)));
+    }
+    #[cfg(feature = "postgres")]
+    if let Ok(url) = std::env::var("MPP_TEST_POSTGRES_URL") {
+        let store = runtime
+            .block_on(mpp_runtime::store::PostgresStore::connect(
+                &url,
+                &format!("{prefix}_"),
+            ))
+            .unwrap();
+        stores.push(("postgres", Arc::new(store)));
+    }
+    let _ = (runtime, prefix);
+    stores
+}
+
+fn store_benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = Timestamp::now();
+    for (name, store) in stores(&runtime) {
+        let id = format!("sess_bench_{:x}", random::u128());
+        let record = SessionRecord {
+            id: id.clone(),
+            scope: "m".into(),
+            route: "GET /metered".into(),
+            grants: i32::MAX as u32,
+            remaining: i32::MAX as u32,
+            expires_at: now.plus(Duration::from_secs(3600)),
+            receipt: Receipt::success("test", "ref", now),
+        };
+        runtime.block_on(store.create_session(record, now)).unwrap();
+        c.bench_function(&format!("spend_session/{name}"), |b| {
+            b.iter(|| {
+                runtime
+                    .block_on(store.spend_session(black_box(&id), "m", now))
+                    .unwrap()
+            })
+        });
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = store_benches
+}
+criterion_main!(benches);
