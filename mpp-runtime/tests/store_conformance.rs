@@ -37,19 +37,29 @@ fn session(id: &str, scope: &str, grants: u32, expires_at: Timestamp) -> Session
 }
 
 async fn claims_are_exclusive_and_expire(store: Shared) {
+    // Exclusive: a long lease, so a loaded machine cannot let it lapse
+    // between the first and the last try.
     let key = unique("claim");
     let tries = (0..50).map(|_| {
         let store = store.clone();
         let key = key.clone();
-        tokio::spawn(async move { store.claim(&key, Duration::from_millis(800)).await.unwrap() })
+        tokio::spawn(async move { store.claim(&key, Duration::from_secs(60)).await.unwrap() })
     });
     let won = futures_count(tries).await;
     assert_eq!(won, 1, "exactly one claim wins");
     assert!(store.is_claimed(&key).await.unwrap());
     assert!(!store.is_claimed(&unique("other")).await.unwrap());
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert!(!store.is_claimed(&key).await.unwrap(), "a claim expires");
-    assert!(store.claim(&key, Duration::from_secs(5)).await.unwrap());
+    // Expiring: a short lease lapses.
+    let short = unique("claim");
+    assert!(
+        store
+            .claim(&short, Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(!store.is_claimed(&short).await.unwrap(), "a claim expires");
+    assert!(store.claim(&short, Duration::from_secs(5)).await.unwrap());
 }
 
 async fn futures_count(tasks: impl Iterator<Item = tokio::task::JoinHandle<bool>>) -> usize {
@@ -69,15 +79,23 @@ async fn locks_exclude_and_expire(store: Shared) {
         let key = key.clone();
         tokio::spawn(async move {
             store
-                .lock(&key, Duration::from_millis(800))
+                .lock(&key, Duration::from_secs(60))
                 .await
                 .unwrap()
                 .is_some()
         })
     });
     assert_eq!(futures_count(tries).await, 1, "one holder at a time");
-    // Only the holder's token releases it: wait for the lease to lapse.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A lapsed lease frees the lock.
+    let key = unique("lock");
+    assert!(
+        store
+            .lock(&key, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     let token = store
         .lock(&key, Duration::from_secs(5))
         .await
