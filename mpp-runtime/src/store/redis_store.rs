@@ -77,6 +77,15 @@ return 1";
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+/// The Lua scripts, hashed once (`EVALSHA`, loaded on first use).
+struct Scripts {
+    unlock: Script,
+    create_session: Script,
+    spend_session: Script,
+    end_session: Script,
 }
 
 impl fmt::Debug for RedisStore {
@@ -115,6 +124,12 @@ impl RedisStore {
         Ok(Self {
             connection,
             prefix: prefix.into(),
+            scripts: std::sync::Arc::new(Scripts {
+                unlock: Script::new(UNLOCK),
+                create_session: Script::new(CREATE_SESSION),
+                spend_session: Script::new(SPEND_SESSION),
+                end_session: Script::new(END_SESSION),
+            }),
         })
     }
 
@@ -212,7 +227,9 @@ impl Store for RedisStore {
         token: LockToken,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let _: i64 = Script::new(UNLOCK)
+            let _: i64 = self
+                .scripts
+                .unlock
                 .key(self.key("lock", key))
                 .arg(token.0.to_string())
                 .invoke_async(&mut self.connection())
@@ -234,7 +251,9 @@ impl Store for RedisStore {
                 .unix()
                 .saturating_add(SESSION_GRACE.as_secs())
                 .saturating_mul(1000);
-            let created: i64 = Script::new(CREATE_SESSION)
+            let created: i64 = self
+                .scripts
+                .create_session
                 .key(self.key("session", &session.id))
                 .arg(&session.scope)
                 .arg(&session.route)
@@ -264,7 +283,9 @@ impl Store for RedisStore {
     ) -> BoxFuture<'a, Result<SpendOutcome, StoreError>> {
         Box::pin(async move {
             let key = self.key("session", id);
-            let answer: Vec<RedisValue> = Script::new(SPEND_SESSION)
+            let answer: Vec<RedisValue> = self
+                .scripts
+                .spend_session
                 .key(&key)
                 .arg(scope)
                 .arg(now.unix())
@@ -328,7 +349,9 @@ impl Store for RedisStore {
 
     fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let ended: i64 = Script::new(END_SESSION)
+            let ended: i64 = self
+                .scripts
+                .end_session
                 .key(self.key("session", id))
                 .invoke_async(&mut self.connection())
                 .await

@@ -11,7 +11,9 @@ pub use rpc::{ChainLog, ChainReceipt, Rpc, RpcFailure, WaitPolicy};
 
 use alloy::primitives::{Address, B256, U256};
 
-use crate::rail::SettleError;
+use std::str::FromStr;
+
+use crate::rail::{RailError, SettleError};
 
 /// Parses a `0x`-prefixed hex string into bytes.
 pub(crate) fn hex_bytes(field: &str, value: &str) -> Result<Vec<u8>, SettleError> {
@@ -65,4 +67,46 @@ pub(crate) fn field<'a>(
         .get(name)
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| SettleError::invalid_payload(format!("the payload has no string `{name}`")))
+}
+
+/// `scheme://host/…`: RPC URLs often carry an API key in their path or
+/// query.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if rest.len() > authority.len() {
+        format!("{scheme}://{host}/…")
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
+/// Parses an address setting: `0x` and 40 hex digits; mixed case must be a
+/// valid EIP-55 checksum (it catches typos).
+pub(crate) fn parse_address(name: &str, text: &str) -> Result<Address, RailError> {
+    let digits = text.strip_prefix("0x").unwrap_or_default();
+    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RailError::new(format!(
+            "{name} must be a 0x-prefixed 20-byte address, not `{text}`"
+        )));
+    }
+    let mixed = digits.bytes().any(|b| b.is_ascii_uppercase())
+        && digits.bytes().any(|b| b.is_ascii_lowercase());
+    let address = if mixed {
+        Address::parse_checksummed(text, None).map_err(|_| {
+            RailError::new(format!(
+                "{name} `{text}` has an invalid EIP-55 checksum; check it for typos"
+            ))
+        })?
+    } else {
+        Address::from_str(text)
+            .map_err(|_| RailError::new(format!("{name} `{text}` is not an address")))?
+    };
+    if address.is_zero() {
+        return Err(RailError::new(format!(
+            "{name} is the zero address; set a real one"
+        )));
+    }
+    Ok(address)
 }

@@ -75,7 +75,7 @@ use crate::BoxFuture;
 use crate::clock::{Clock, SystemClock};
 use crate::price::Currency;
 use crate::rail::{Price, Rail, RailError, SettleError, SettleRequest, Settlement};
-use crate::rails::chain::{Rpc, WaitPolicy};
+use crate::rails::chain::{Rpc, WaitPolicy, parse_address, redact_url};
 use crate::rails::env::EnvVars;
 
 /// The method name on the wire.
@@ -140,19 +140,6 @@ impl fmt::Debug for EvmConfig {
             .field("poll_attempts", &self.poll_attempts)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-/// `scheme://host/…`: RPC URLs often carry an API key in their path or
-/// query.
-fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if rest.len() > authority.len() {
-        format!("{scheme}://{host}/…")
-    } else {
-        format!("{scheme}://{host}")
     }
 }
 
@@ -311,35 +298,6 @@ impl EvmConfig {
             confirmations: self.confirmations,
         }
     }
-}
-
-/// Parses an address setting: `0x` and 40 hex digits; mixed case must be a
-/// valid EIP-55 checksum (it catches typos).
-fn parse_address(name: &str, text: &str) -> Result<Address, RailError> {
-    let digits = text.strip_prefix("0x").unwrap_or_default();
-    if digits.len() != 40 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RailError::new(format!(
-            "{name} must be a 0x-prefixed 20-byte address, not `{text}`"
-        )));
-    }
-    let mixed = digits.bytes().any(|b| b.is_ascii_uppercase())
-        && digits.bytes().any(|b| b.is_ascii_lowercase());
-    let address = if mixed {
-        Address::parse_checksummed(text, None).map_err(|_| {
-            RailError::new(format!(
-                "{name} `{text}` has an invalid EIP-55 checksum; check it for typos"
-            ))
-        })?
-    } else {
-        Address::from_str(text)
-            .map_err(|_| RailError::new(format!("{name} `{text}` is not an address")))?
-    };
-    if address.is_zero() {
-        return Err(RailError::new(format!(
-            "{name} is the zero address; set a real one"
-        )));
-    }
-    Ok(address)
 }
 
 /// The relayer account.

@@ -50,7 +50,9 @@ use serde_json::{Map, Value};
 use crate::BoxFuture;
 use crate::price::Currency;
 use crate::rail::{Price, Rail, RailError, SettleError, SettleRequest, Settlement};
-use crate::rails::chain::{self, ChainReceipt, Rpc, RpcFailure, WaitPolicy};
+use crate::rails::chain::{
+    self, ChainReceipt, Rpc, RpcFailure, WaitPolicy, parse_address, redact_url,
+};
 use crate::rails::env::EnvVars;
 use transfer::Expected;
 
@@ -103,7 +105,7 @@ impl fmt::Debug for TempoConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TempoConfig")
             .field("recipient", &self.recipient)
-            .field("rpc_host", &host_of(&self.rpc_url))
+            .field("rpc_url", &redact_url(&self.rpc_url))
             .field("chain_id", &self.chain_id)
             .field("token", &self.token)
             .field("decimals", &self.decimals)
@@ -112,12 +114,6 @@ impl fmt::Debug for TempoConfig {
             .field("wait", &self.wait)
             .finish_non_exhaustive()
     }
-}
-
-fn host_of(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    authority.rsplit('@').next().unwrap_or_default()
 }
 
 impl Default for TempoConfig {
@@ -267,14 +263,6 @@ impl fmt::Debug for TempoRail {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
-}
-
-fn parse_address(name: &str, value: &str) -> Result<Address, RailError> {
-    chain::address(name, value).map_err(|_| {
-        RailError::new(format!(
-            "{name} must be a 0x-prefixed 20-byte address, not `{value}`"
-        ))
-    })
 }
 
 impl TempoRail {
@@ -573,7 +561,7 @@ impl Rail for TempoRail {
             .map_err(|e| RailError::new(format!("{e}")))?;
         let mut details = Map::new();
         details.insert("chainId".into(), Value::from(self.config.chain_id));
-        if self.config.modes.len() == 1 || self.config.modes.is_empty() {
+        if self.config.modes.len() == 1 {
             details.insert(
                 "supportedModes".into(),
                 Value::Array(
