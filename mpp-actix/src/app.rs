@@ -29,6 +29,30 @@ impl Mpp {
         Self::build_with(builder, Settings::from_env()?)
     }
 
+    /// [`Mpp::build`] that also opens the store the settings name
+    /// (`MPP_STORE` = `sqlite://…`, `postgres://…` or `redis://…`, with
+    /// `MPP_STORE_PREFIX`; see [`GateBuilder::open_store`]). Use it whenever
+    /// the deployment may choose its store: [`Mpp::build`] refuses a
+    /// configuration that names a store it has not opened.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), mpp_runtime::ConfigError> {
+    /// let gate = mpp_actix::Mpp::connect(mpp_actix::Mpp::builder()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(builder: GateBuilder) -> Result<Gate, ConfigError> {
+        Self::connect_with(builder, Settings::from_env()?).await
+    }
+
+    /// [`Mpp::connect`] with explicit settings instead of the environment.
+    pub async fn connect_with(
+        builder: GateBuilder,
+        settings: Settings,
+    ) -> Result<Gate, ConfigError> {
+        let builder = builder.overlay(settings).open_store().await?;
+        Self::build_with(builder, Settings::default())
+    }
+
     /// [`Mpp::build`] with explicit settings instead of the environment.
     pub fn build_with(builder: GateBuilder, settings: Settings) -> Result<Gate, ConfigError> {
         let gate = builder.overlay(settings).build()?;

@@ -1,11 +1,15 @@
 //! The responder a `#[paid]` handler returns, and the error type refusals
 //! travel as.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use actix_web::body::BoxBody;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, InvalidHeaderName, WWW_AUTHENTICATE,
+};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, Responder, ResponseError};
 use mpp_runtime::response::private_cache_control;
 use mpp_runtime::{Grant, Response};
@@ -58,19 +62,62 @@ impl ResponseError for PaymentError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        for (name, value) in &self.0.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                response.append_header((name, value));
-            } else {
+        to_actix(self.0.clone())
+    }
+}
+
+impl PaymentError {
+    /// The response, by value: header values and the body are moved, not
+    /// copied.
+    pub fn into_response(self) -> HttpResponse {
+        to_actix(self.0)
+    }
+}
+
+/// Converts the gate's framework-neutral response.
+fn to_actix(response: Response) -> HttpResponse {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in response.headers {
+        // Moved (or borrowed for 'static), never copied; still validated.
+        let value = match value {
+            Cow::Borrowed(value) => {
+                HeaderValue::from_maybe_shared(Bytes::from_static(value.as_bytes()))
+            }
+            Cow::Owned(value) => HeaderValue::from_maybe_shared(Bytes::from(value)),
+        };
+        match (header_name(&name), value) {
+            (Ok(name), Ok(value)) => {
+                builder.append_header((name, value));
+            }
+            _ => {
                 tracing::error!(header = %name, "dropped a payment header that is not a valid HTTP header");
             }
         }
-        response.body(self.0.body.clone())
     }
+    builder.body(response.body)
+}
+
+static PAYMENT_RECEIPT: HeaderName = HeaderName::from_static("payment-receipt");
+static PAYMENT_SESSION: HeaderName = HeaderName::from_static("payment-session");
+static PRIVATE: HeaderValue = HeaderValue::from_static("private");
+
+/// The header names the gate writes, without parsing them again.
+fn header_name(name: &str) -> Result<HeaderName, InvalidHeaderName> {
+    use mpp_runtime::wire::headers;
+    Ok(if name.eq_ignore_ascii_case(headers::WWW_AUTHENTICATE) {
+        WWW_AUTHENTICATE
+    } else if name.eq_ignore_ascii_case(headers::CACHE_CONTROL) {
+        CACHE_CONTROL
+    } else if name.eq_ignore_ascii_case(headers::CONTENT_TYPE) {
+        CONTENT_TYPE
+    } else if name.eq_ignore_ascii_case(headers::PAYMENT_RECEIPT) {
+        PAYMENT_RECEIPT.clone()
+    } else if name.eq_ignore_ascii_case(headers::PAYMENT_SESSION) {
+        PAYMENT_SESSION.clone()
+    } else {
+        HeaderName::from_bytes(name.as_bytes())?
+    })
 }
 
 /// Adds the payment headers of a paid (or captured) grant to a successful
@@ -82,16 +129,16 @@ pub(crate) fn add_payment_headers(response: &mut HttpResponse, grant: &Grant) {
     }
     let headers = response.headers_mut();
     for (name, value) in grant.headers() {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
+        if let (Ok(name), Ok(value)) = (header_name(name), HeaderValue::from_str(value)) {
             headers.insert(name, value);
         }
     }
     let existing = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok());
-    let cache = private_cache_control(existing).into_owned();
-    if let Ok(value) = HeaderValue::from_str(&cache) {
+    let value = match private_cache_control(existing) {
+        Cow::Borrowed("private") => Ok(PRIVATE.clone()),
+        cache => HeaderValue::from_str(&cache),
+    };
+    if let Ok(value) = value {
         headers.insert(CACHE_CONTROL, value);
     }
 }
@@ -101,7 +148,7 @@ impl<T: Responder> Responder for Paid<T> {
 
     fn respond_to(self, req: &HttpRequest) -> HttpResponse<Self::Body> {
         match self {
-            Paid::Denied(error) => error.error_response(),
+            Paid::Denied(error) => error.into_response(),
             Paid::Ready(response) => response,
             Paid::Granted(value, grant) => {
                 let mut response = value.respond_to(req).map_into_boxed_body();

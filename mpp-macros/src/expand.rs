@@ -227,6 +227,11 @@ fn generate(
         impl #rt::handler::PaidRoute for #route_ty {
             const NEEDS_CREDENTIAL: bool = #needs_credential;
 
+            fn prepared() -> ::core::option::Option<&'static #rt::handler::PreparedRoute> {
+                static PREPARED: #rt::handler::PreparedRoute = #rt::handler::PreparedRoute::new();
+                ::core::option::Option::Some(&PREPARED)
+            }
+
             fn route_spec() -> &'static #rt::RouteSpec {
                 static SPEC: ::std::sync::LazyLock<#rt::RouteSpec> = ::std::sync::LazyLock::new(|| {
                     #rt::RouteSpec::new(#method, #path, #rt::PaymentSpec::new() #(#builder)*)

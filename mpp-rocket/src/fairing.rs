@@ -32,14 +32,16 @@ impl Mpp {
 
     /// The fairing. At ignition it overlays the `mpp` table of Rocket's
     /// configuration and then the `MPP_*` environment variables on the
-    /// builder's configuration, builds the [`Gate`] and manages it; a
-    /// configuration error aborts launch with the reason.
+    /// builder's configuration, opens the store they name (`store`,
+    /// `MPP_STORE`), builds the [`Gate`] and manages it; a configuration
+    /// error or an unreachable store aborts launch with the reason.
     ///
     /// ```toml
     /// # Rocket.toml
     /// [default.mpp]
     /// realm = "api.example.com"
     /// default_amount = "0.50"
+    /// store = "sqlite://mpp.db"   # or postgres://…, redis://…; default: memory
     /// [default.mpp.price_book."report.basic"]
     /// amount = "5.00"
     /// grants = 10
@@ -106,7 +108,14 @@ impl Fairing for MppFairing {
                 return Err(rocket);
             }
         };
-        match builder.overlay(file).overlay(env).build() {
+        let builder = match builder.overlay(file).overlay(env).open_store().await {
+            Ok(builder) => builder,
+            Err(e) => {
+                rocket::error!("mpp: {e}");
+                return Err(rocket);
+            }
+        };
+        match builder.build() {
             Ok(gate) => {
                 rocket::info!(
                     "mpp: payments enabled for realm {} (methods: {})",
@@ -127,12 +136,12 @@ impl Fairing for MppFairing {
     /// included, releases the authorization. A failed capture replaces the
     /// response with the gate's problem, so nothing unpaid is delivered.
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
-        let slot = req.local_cache(AwaitingCapture::default);
-        let pending = match slot.0.lock() {
-            Ok(mut pending) => pending.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
+        if !AwaitingCapture::any() {
+            return;
+        }
+        let Some(mut grant) = req.local_cache(AwaitingCapture::default).take() else {
+            return;
         };
-        let Some(mut grant) = pending else { return };
         match grant.complete(res.status().code).await {
             Ok(()) => add_payment_headers(res, &grant),
             Err(refusal) => *res = to_rocket(refusal),

@@ -2,6 +2,7 @@
 
 use std::io::Cursor;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mpp_runtime::handler;
 use mpp_runtime::response::private_cache_control;
@@ -73,7 +74,51 @@ pub(crate) fn add_payment_headers(response: &mut rocket::Response<'_>, grant: &G
 /// A payment authorized for a `capture = "after"` route, waiting in the
 /// request's local cache for the fairing to see the final status.
 #[derive(Default)]
-pub(crate) struct AwaitingCapture(pub(crate) Mutex<Option<Box<Grant>>>);
+pub(crate) struct AwaitingCapture(Mutex<Option<Box<Grant>>>);
+
+/// How many grants wait in requests' local caches, process-wide. The
+/// fairing sees every response; while this is zero it need not touch the
+/// request's local cache (which would allocate on every request).
+static AWAITING: AtomicUsize = AtomicUsize::new(0);
+
+impl AwaitingCapture {
+    /// Whether any request may hold a grant awaiting capture.
+    pub(crate) fn any() -> bool {
+        AWAITING.load(Ordering::SeqCst) > 0
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Box<Grant>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps `grant` for the fairing (releasing any grant kept before).
+    pub(crate) fn put(&self, grant: Box<Grant>) {
+        if self.slot().replace(grant).is_none() {
+            AWAITING.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The grant kept for this request, if any.
+    pub(crate) fn take(&self) -> Option<Box<Grant>> {
+        let grant = self.slot().take();
+        if grant.is_some() {
+            AWAITING.fetch_sub(1, Ordering::SeqCst);
+        }
+        grant
+    }
+}
+
+impl Drop for AwaitingCapture {
+    /// A grant dropped here (the request ended without the fairing taking
+    /// it) releases its authorization on its own; only the count is kept.
+    fn drop(&mut self) {
+        if self.slot().is_some() {
+            AWAITING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
 
 impl<'r, 'o: 'r, T: Responder<'r, 'o>> Responder<'r, 'o> for Paid<T> {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'o> {
@@ -87,11 +132,7 @@ impl<'r, 'o: 'r, T: Responder<'r, 'o>> Responder<'r, 'o> for Paid<T> {
                         "capture = \"after\" needs mpp_rocket::Mpp::fairing(...) attached",
                     )));
                 }
-                let slot = req.local_cache(AwaitingCapture::default);
-                match slot.0.lock() {
-                    Ok(mut pending) => *pending = Some(grant),
-                    Err(poisoned) => *poisoned.into_inner() = Some(grant),
-                }
+                req.local_cache(AwaitingCapture::default).put(grant);
                 // The fairing captures (and adds the receipt) or releases once
                 // the final status is known, catchers included.
                 value.respond_to(req)

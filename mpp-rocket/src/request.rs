@@ -14,7 +14,11 @@ pub(crate) fn view(req: &Request<'_>) -> RequestView {
     for header in req.headers().iter() {
         view.push_header(header.name().as_str(), header.value());
     }
-    if let Some(route) = req.route() {
+    // Only templates with dynamic segments (`<id>`) have parameters.
+    if let Some(route) = req
+        .route()
+        .filter(|route| route.uri.unmounted_origin.path().as_str().contains('<'))
+    {
         let segments: Vec<&str> = req.routed_segments(0..).collect();
         for (i, template) in route.uri.unmounted_origin.path().segments().enumerate() {
             let Some(name) = template.strip_prefix('<').and_then(|s| s.strip_suffix('>')) else {

@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the gate's hot paths: minting a 402, verifying a
-//! credential, a paid retry end to end, and spending a session credit.
+//! credential, a paid retry end to end, spending a session credit, and what
+//! the `#[paid]`-generated guard adds around the gate.
 //!
 //! `cargo bench -p mpp-runtime`; results are summarized in docs/BENCHMARKS.md.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -132,9 +133,104 @@ fn gate_benches(c: &mut Criterion) {
     let _ = metered;
 }
 
+/// What the code `#[paid]` generates adds around `Gate::admit` per request:
+/// the adapter copies the request into a `RequestView`, and
+/// `handler::admit::<R>` finds the route `R` prepared at startup (kept in
+/// the handler's `PreparedRoute`, as `#[paid]` generates it). Compare
+/// `guard_admit_402` with `admit_unpaid_402`, and the `rocket_*`/`actix_*`
+/// benches of `mpp-bench` (which add the frameworks' own routing and
+/// response building).
+struct BenchRoute;
+
+fn bench_spec() -> RouteSpec {
+    RouteSpec::new("GET", "/report", PaymentSpec::new().amount("5.00"))
+        .with_handler("bench::report")
+}
+
+impl mpp_runtime::handler::PaidRoute for BenchRoute {
+    fn route_spec() -> &'static RouteSpec {
+        static SPEC: std::sync::LazyLock<RouteSpec> = std::sync::LazyLock::new(bench_spec);
+        &SPEC
+    }
+
+    fn prepared() -> Option<&'static mpp_runtime::handler::PreparedRoute> {
+        static PREPARED: mpp_runtime::handler::PreparedRoute =
+            mpp_runtime::handler::PreparedRoute::new();
+        Some(&PREPARED)
+    }
+}
+
+/// The same route without a `PreparedRoute`: looked up in the gate's route
+/// table on every request (what handlers did before they kept their route).
+struct LookedUpRoute;
+
+impl mpp_runtime::handler::PaidRoute for LookedUpRoute {
+    fn route_spec() -> &'static RouteSpec {
+        static SPEC: std::sync::LazyLock<RouteSpec> = std::sync::LazyLock::new(bench_spec);
+        &SPEC
+    }
+}
+
+/// The headers a typical agent request carries, as adapters see them.
+const AGENT_HEADERS: [(&str, &str); 6] = [
+    ("host", "api.example.com"),
+    ("user-agent", "mppx/0.11.0 node/20"),
+    ("accept", "application/json"),
+    ("accept-encoding", "gzip, deflate, br"),
+    ("connection", "keep-alive"),
+    ("x-request-id", "7f9c2ba4e88f827d616045507605853e"),
+];
+
+fn agent_request() -> RequestView {
+    let mut view = RequestView::new("GET", "/report");
+    for (name, value) in AGENT_HEADERS {
+        view.push_header(name, value);
+    }
+    view
+}
+
+fn guard_benches(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rail = TestRail::new("test");
+    let gate = gate_with(&rail);
+    mpp_runtime::handler::prepare::<BenchRoute>(&gate).unwrap();
+
+    c.bench_function("guard_request_view", |b| {
+        b.iter(|| black_box(agent_request()))
+    });
+    c.bench_function("guard_route_lookup", |b| {
+        b.iter(|| black_box(mpp_runtime::handler::prepare::<BenchRoute>(black_box(&gate)).unwrap()))
+    });
+    c.bench_function("guard_admit_402", |b| {
+        b.iter(|| {
+            match runtime.block_on(mpp_runtime::handler::admit::<BenchRoute>(
+                &gate,
+                agent_request(),
+            )) {
+                Err(response) => black_box(response),
+                Ok(_) => unreachable!(),
+            }
+        })
+    });
+    c.bench_function("guard_admit_402_looked_up", |b| {
+        b.iter(|| {
+            match runtime.block_on(mpp_runtime::handler::admit::<LookedUpRoute>(
+                &gate,
+                agent_request(),
+            )) {
+                Err(response) => black_box(response),
+                Ok(_) => unreachable!(),
+            }
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = gate_benches
+    targets = gate_benches, guard_benches
 }
 criterion_main!(benches);

@@ -1,11 +1,12 @@
 //! One session spend on each store, side by side in one run: the memory
-//! store always; Redis and PostgreSQL when `MPP_TEST_REDIS_URL` /
+//! store always; SQLite (a file in the temp directory) with `--features
+//! sqlite`; Redis and PostgreSQL when `MPP_TEST_REDIS_URL` /
 //! `MPP_TEST_POSTGRES_URL` are set (build with `--features redis,postgres`).
 //!
 //! ```sh
 //! MPP_TEST_REDIS_URL=redis://127.0.0.1:6379 \
 //! MPP_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!   cargo bench -p mpp-runtime --features redis,postgres --bench stores
+//!   cargo bench -p mpp-runtime --features sqlite,redis,postgres --bench stores
 //! ```
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -20,7 +21,10 @@ use mpp_runtime::wire::{Receipt, Timestamp};
 use mpp_runtime::{MemoryStore, random};
 
 fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store>)> {
-    #[cfg_attr(not(any(feature = "redis", feature = "postgres")), allow(unused_mut))]
+    #[cfg_attr(
+        not(any(feature = "redis", feature = "postgres", feature = "sqlite")),
+        allow(unused_mut)
+    )]
     let mut stores: Vec<(&'static str, Arc<dyn Store>)> =
         vec![("memory", Arc::new(MemoryStore::new()))];
     let prefix = format!("mpp_b{:x}", random::u128() >> 64);
@@ -37,12 +41,23 @@ fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store
     #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("MPP_TEST_POSTGRES_URL") {
         let store = runtime
-            .block_on(mpp_runtime::store::PostgresStore::connect(
+            .block_on(mpp_runtime::store::SqlStore::connect(
                 &url,
                 &format!("{prefix}_"),
             ))
             .unwrap();
         stores.push(("postgres", Arc::new(store)));
+    }
+    #[cfg(feature = "sqlite")]
+    {
+        let path = std::env::temp_dir().join(format!("{prefix}.db"));
+        let store = runtime
+            .block_on(mpp_runtime::store::SqlStore::connect(
+                &format!("sqlite://{}", path.display()),
+                "mpp_",
+            ))
+            .unwrap();
+        stores.push(("sqlite", Arc::new(store)));
     }
     let _ = (runtime, prefix);
     stores

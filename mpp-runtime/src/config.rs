@@ -18,6 +18,8 @@
 //! | `MPP_RECORD_TTL` | how long settlement records are kept for webhook reconciliation | 30 days |
 //! | `MPP_GLOBAL_PRECONDITIONS` | comma-separated checks run on every gated route | none |
 //! | `MPP_PRICE_BOOK` | JSON object of named prices | none |
+//! | `MPP_STORE` | where state is kept: `memory`, `sqlite://path`, `postgres://…`, `redis://…` (see [`store::open`](crate::store::open)) | `memory` |
+//! | `MPP_STORE_PREFIX` | table or key prefix in a shared store | `mpp_` (SQL), `mpp:` (Redis) |
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,8 +31,8 @@ use crate::binding::ChallengeKey;
 use crate::error::ConfigError;
 use crate::price::{self, Amount, Currency};
 use crate::spec::{Capture, PriceBook, PriceEntry};
-use crate::wire::base64url;
 use crate::wire::challenge::{is_default_credential_header, is_valid_header_name, is_valid_method};
+use crate::wire::{base64url, redact_url};
 
 /// Raw settings, as read from the environment or a framework's config file.
 /// Every field is optional; [`ConfigBuilder::build`] validates them.
@@ -72,6 +74,11 @@ pub struct Settings {
     pub global_preconditions: Option<Vec<String>>,
     /// Named prices.
     pub price_book: Option<PriceBook>,
+    /// Where the gate keeps its state (`memory`, `sqlite://…`,
+    /// `postgres://…`, `redis://…`).
+    pub store: Option<String>,
+    /// Table or key prefix in a shared store.
+    pub store_prefix: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -94,6 +101,8 @@ impl fmt::Debug for Settings {
             .field("record_ttl", &self.record_ttl)
             .field("global_preconditions", &self.global_preconditions)
             .field("price_book", &self.price_book)
+            .field("store", &self.store.as_deref().map(redact_url))
+            .field("store_prefix", &self.store_prefix)
             .finish()
     }
 }
@@ -154,6 +163,8 @@ impl Settings {
                     })
                 })
                 .transpose()?,
+            store: get("MPP_STORE").map(|v| v.trim().to_owned()),
+            store_prefix: get("MPP_STORE_PREFIX").map(|v| v.trim().to_owned()),
         })
     }
 
@@ -181,6 +192,8 @@ impl Settings {
             record_ttl: over.record_ttl.or(self.record_ttl),
             global_preconditions: over.global_preconditions.or(self.global_preconditions),
             price_book,
+            store: over.store.or(self.store),
+            store_prefix: over.store_prefix.or(self.store_prefix),
         }
     }
 }
@@ -249,6 +262,8 @@ pub struct Config {
     pub(crate) defaults: Defaults,
     pub(crate) price_book: BTreeMap<String, ResolvedEntry>,
     pub(crate) global_preconditions: Vec<String>,
+    pub(crate) store: Option<String>,
+    pub(crate) store_prefix: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -264,6 +279,8 @@ impl fmt::Debug for Config {
             .field("defaults", &self.defaults)
             .field("price_book", &self.price_book.keys().collect::<Vec<_>>())
             .field("global_preconditions", &self.global_preconditions)
+            .field("store", &self.store.as_deref().map(redact_url))
+            .field("store_prefix", &self.store_prefix)
             .finish()
     }
 }
@@ -317,6 +334,18 @@ impl Config {
     /// The names of the global preconditions.
     pub fn global_preconditions(&self) -> &[String] {
         &self.global_preconditions
+    }
+
+    /// The store the settings name (`MPP_STORE`), unless it is the memory
+    /// store; [`GateBuilder::open_store`](crate::GateBuilder::open_store)
+    /// opens it.
+    pub fn store(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
+    /// The table or key prefix for the store (`MPP_STORE_PREFIX`).
+    pub fn store_prefix(&self) -> Option<&str> {
+        self.store_prefix.as_deref()
     }
 
     /// The price-book keys.
@@ -580,6 +609,8 @@ impl ConfigBuilder {
             },
             price_book,
             global_preconditions: s.global_preconditions.unwrap_or_default(),
+            store: s.store.filter(|spec| !matches!(spec.trim(), "" | "memory")),
+            store_prefix: s.store_prefix,
         })
     }
 }
@@ -659,6 +690,39 @@ mod tests {
             config.price_book["report.basic"].amount.currency().code(),
             "EUR"
         );
+    }
+
+    #[test]
+    fn the_store_setting_is_kept_and_its_password_never_shown() {
+        let settings = Settings::from_lookup(env(&[
+            ("MPP_SECRET_KEY", SECRET),
+            ("MPP_REALM", "api.example.com"),
+            ("MPP_STORE", " postgres://shop:hunter2@db.internal/shop "),
+            ("MPP_STORE_PREFIX", "shop_"),
+        ]))
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let config = ConfigBuilder::from_settings(settings).build().unwrap();
+        assert_eq!(
+            config.store(),
+            Some("postgres://shop:hunter2@db.internal/shop")
+        );
+        assert_eq!(config.store_prefix(), Some("shop_"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://db.internal/…"), "{shown}");
+        // `memory` is the default, not a store to open.
+        let memory = ConfigBuilder::from_settings(
+            Settings::from_lookup(env(&[
+                ("MPP_SECRET_KEY", SECRET),
+                ("MPP_REALM", "api.example.com"),
+                ("MPP_STORE", "memory"),
+            ]))
+            .unwrap(),
+        )
+        .build()
+        .unwrap();
+        assert_eq!(memory.store(), None);
     }
 
     #[test]

@@ -51,6 +51,14 @@ pub enum ConfigError {
         #[source]
         source: RailError,
     },
+    /// The store the settings name could not be opened, or is ambiguous.
+    #[error("MPP_STORE = {store:?}: {reason}")]
+    Store {
+        /// The store setting, without credentials.
+        store: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// A route or default names a method no rail provides.
     #[error("{context}: unknown payment method `{method}` (registered: {known}){}", hint(.suggestion))]
     UnknownMethod {

@@ -88,9 +88,12 @@ pub enum Event<'a> {
         /// The detail sent to the client.
         detail: &'a str,
     },
-    /// A payment for a metered route settled, but its session could not be
-    /// stored: the payer got one access and `credits_lost` credits are owed
-    /// (refund or re-issue them; the error is also logged).
+    /// A payment for a metered route settled, but its session could never be
+    /// stored: the payer got the accesses it used and `credits_lost` credits
+    /// are owed (refund or re-issue them; the error is also logged). A
+    /// session the store refuses is first kept in memory and written in the
+    /// background; this fires only if it expires before the store takes it,
+    /// or if too many are waiting.
     SessionNotRecorded {
         /// The route.
         route: &'a str,

@@ -7,7 +7,9 @@
 //! after every other guard and extractor has run, then hands the handler
 //! the values it asked for through [`FromGrant`].
 
-use crate::engine::{Admission, Gate, Grant, Route};
+use std::sync::{Arc, OnceLock, Weak};
+
+use crate::engine::{Admission, Gate, GateInner, Grant, Route};
 use crate::error::ConfigError;
 use crate::request::RequestView;
 use crate::response::Response;
@@ -23,6 +25,53 @@ pub trait PaidRoute: Send + Sync + 'static {
     /// `Option<Credential>`): only possible on routes that are not metered,
     /// since session follow-ups carry no credential.
     const NEEDS_CREDENTIAL: bool = false;
+
+    /// Where the route prepared for the gate is kept between requests
+    /// (`#[paid]` gives each handler one). `None`: it is looked up in the
+    /// gate on every request.
+    fn prepared() -> Option<&'static PreparedRoute> {
+        None
+    }
+}
+
+/// The route a `#[paid]` handler prepared for its gate, kept so that later
+/// requests skip the gate's route table (no allocation, no shared lock).
+/// It belongs to the first gate that prepared it; other gates (tests often
+/// build several) look their route up as before.
+pub struct PreparedRoute(OnceLock<(Weak<GateInner>, Route)>);
+
+impl PreparedRoute {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
+    /// The route kept for `gate`. The `Weak` keeps the first gate's
+    /// allocation alive, so no later gate can have its address.
+    fn get(&self, gate: &Gate) -> Option<&Route> {
+        self.0
+            .get()
+            .filter(|(owner, _)| std::ptr::eq(owner.as_ptr(), Arc::as_ptr(&gate.0)))
+            .map(|(_, route)| route)
+    }
+
+    fn keep(&self, gate: &Gate, route: &Route) {
+        let _ = self.0.set((Arc::downgrade(&gate.0), route.clone()));
+    }
+}
+
+impl Default for PreparedRoute {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for PreparedRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PreparedRoute")
+            .field(&self.0.get().map(|(_, route)| route.id()))
+            .finish()
+    }
 }
 
 /// Prepares the route of `R` on `gate`, checking what the handler asks for
@@ -48,14 +97,25 @@ pub async fn admit<R: PaidRoute>(
     gate: &Gate,
     request: RequestView,
 ) -> Result<Box<Grant>, Response> {
-    let route = match prepare::<R>(gate) {
-        Ok(route) => route,
-        Err(e) => {
-            tracing::error!(route = %R::route_spec().id(), error = %e, "a paid route is misconfigured; refusing access");
-            return Err(internal_error("This payment route is misconfigured."));
-        }
+    let slot = R::prepared();
+    let prepared;
+    let route = match slot.and_then(|slot| slot.get(gate)) {
+        Some(route) => route,
+        None => match prepare::<R>(gate) {
+            Ok(route) => {
+                if let Some(slot) = slot {
+                    slot.keep(gate, &route);
+                }
+                prepared = route;
+                &prepared
+            }
+            Err(e) => {
+                tracing::error!(route = %R::route_spec().id(), error = %e, "a paid route is misconfigured; refusing access");
+                return Err(internal_error("This payment route is misconfigured."));
+            }
+        },
     };
-    match gate.admit(&route, request).await {
+    match gate.admit(route, request).await {
         Admission::Granted(grant) => Ok(grant),
         Admission::Denied(response) => Err(response),
     }

@@ -15,9 +15,14 @@ struct Fields {
 
 impl Fields {
     fn push(&mut self, name: &str, value: &str) {
+        // One allocation for a typical request's fields, not one per field.
+        if self.index.capacity() == 0 {
+            self.buf.reserve((name.len() + value.len()).max(512));
+            self.index.reserve(16);
+        }
         let start = self.buf.len();
-        self.buf
-            .extend(name.chars().map(|c| c.to_ascii_lowercase()));
+        self.buf.push_str(name);
+        self.buf[start..].make_ascii_lowercase();
         let value_start = self.buf.len();
         self.buf.push_str(value);
         let end = self.buf.len();

@@ -239,8 +239,11 @@ async fn a_failed_burn_write_never_reopens_the_credential() {
     assert_eq!(rail.attempts(), 1);
 }
 
+/// The session write fails after the payment settled: the payer still gets
+/// the session (kept in memory and written once the store answers; see
+/// `faults.rs`), and nothing is reported lost while it can still be stored.
 #[tokio::test]
-async fn a_lost_session_is_reported_for_reconciliation() {
+async fn a_session_the_store_refuses_is_kept_not_lost() {
     let rail = TestRail::new("test");
     let store = SwitchableStore::new();
     store
@@ -264,9 +267,9 @@ async fn a_lost_session_is_reported_for_reconciliation() {
         gate.admit(&route, with_auth("/report", &pay(&c, "ok")))
             .await,
     );
-    assert!(grant.session().is_none());
-    assert_eq!(grant.headers().count(), 1);
-    assert_eq!(lost.load(std::sync::atomic::Ordering::SeqCst), 9);
+    assert_eq!(grant.session().map(|s| s.remaining), Some(9));
+    assert_eq!(grant.headers().count(), 2);
+    assert_eq!(lost.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

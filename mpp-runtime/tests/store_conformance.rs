@@ -1,9 +1,11 @@
 //! One semantics for every store: the same suite runs against the memory
 //! store and, when their servers are configured, the shared stores.
 //!
-//! Redis: `MPP_TEST_REDIS_URL` (`.ci/run` sets it and checks the server
-//! answers). Without it the Redis cases print that they skipped, unless
-//! `CI` is set, where they fail. Each run uses its own key prefix.
+//! SQLite (feature `sqlite`) runs on a fresh file under the target
+//! directory. Redis: `MPP_TEST_REDIS_URL`; PostgreSQL:
+//! `MPP_TEST_POSTGRES_URL` (`.ci/run` sets both and checks the servers
+//! answer). Without them those cases print that they skipped, unless `CI`
+//! is set, where they fail. Each run uses its own key or table prefix.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -323,7 +325,7 @@ async fn postgres() -> Option<Shared> {
         Ok(url) if !url.is_empty() => {
             let prefix = format!("mpp_t{:x}_", random::u128() >> 64);
             Some(Arc::new(
-                mpp_runtime::store::PostgresStore::connect(&url, &prefix)
+                mpp_runtime::store::SqlStore::connect(&url, &prefix)
                     .await
                     .expect("MPP_TEST_POSTGRES_URL answers"),
             ))
@@ -342,3 +344,17 @@ async fn postgres() -> Option<Shared> {
 
 #[cfg(feature = "postgres")]
 conformance!(postgres_store, postgres().await);
+
+#[cfg(feature = "sqlite")]
+async fn sqlite() -> Option<Shared> {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}.db", unique("store-conformance")));
+    Some(Arc::new(
+        mpp_runtime::store::SqlStore::connect(&format!("sqlite://{}", path.display()), "mpp_")
+            .await
+            .expect("a SQLite file opens"),
+    ))
+}
+
+#[cfg(feature = "sqlite")]
+conformance!(sqlite_store, sqlite().await);

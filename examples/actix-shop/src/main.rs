@@ -15,6 +15,9 @@
 //! With `EVM_RECIPIENT` (and `EVM_RPC_URL`, `EVM_CHAIN_ID`, `EVM_TOKEN`,
 //! `EVM_RELAYER_KEY`) `/rate` is paid with an EIP-3009 stablecoin
 //! authorization; see README.md, "EVM".
+//! With `STELLAR_RECIPIENT` (and `STELLAR_RPC_URL`, `STELLAR_NETWORK`,
+//! optionally `STELLAR_FEE_PAYER_SECRET`) `/weather` is also payable in USDC
+//! on Stellar; see README.md, "Stellar".
 
 #![allow(clippy::print_stdout)]
 
@@ -25,6 +28,7 @@ use actix_web::web::Json;
 use actix_web::{App, HttpServer, get, web};
 use mpp_actix::runtime::PriceEntry;
 use mpp_actix::runtime::rails::evm::EvmRail;
+use mpp_actix::runtime::rails::stellar::StellarRail;
 use mpp_actix::runtime::rails::stripe::StripeRail;
 use mpp_actix::runtime::rails::tempo::TempoRail;
 use mpp_actix::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
@@ -118,8 +122,8 @@ async fn summary(
 }
 
 /// Priced by the price book entry `weather`, whose methods depend on the
-/// deployment: stablecoins on Tempo (offered first) and a card when
-/// `TEMPO_RECIPIENT` is set, a card otherwise.
+/// deployment: stablecoins on Tempo when `TEMPO_RECIPIENT` is set (offered
+/// first), USDC on Stellar when `STELLAR_RECIPIENT` is set, and a card.
 #[paid(price = "weather", description = "Today's weather")]
 #[get("/weather")]
 async fn weather(query: web::Query<HashMap<String, String>>, receipt: Receipt) -> Json<Value> {
@@ -153,9 +157,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Stablecoin rails are offered when configured.
     let tempo = std::env::var_os("TEMPO_RECIPIENT").is_some();
     let evm = std::env::var_os("EVM_RECIPIENT").is_some();
+    let stellar = std::env::var_os("STELLAR_RECIPIENT").is_some();
     let mut weather_price = PriceEntry::new("0.50");
     if tempo {
         weather_price = weather_price.method("tempo");
+    }
+    if stellar {
+        weather_price = weather_price.method("stellar");
     }
     let rate_price = PriceEntry::new("0.50").method(if evm { "evm" } else { "stripe" });
     let mut config = ConfigBuilder::default()
@@ -170,15 +178,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Mpp::configure(config)
         .rail(StripeRail::from_env()?)
         .state(Posts(vec![1, 2, 3]));
-    // MPP_STORE=memory (default) | redis://… | postgres://…
-    builder = builder.store_arc(mpp_actix::runtime::store::from_env().await?);
     if tempo {
         builder = builder.rail(TempoRail::from_env()?);
     }
     if evm {
         builder = builder.rail(EvmRail::from_env()?);
     }
-    let gate = Mpp::build(builder)?;
+    if stellar {
+        builder = builder.rail(StellarRail::from_env()?);
+    }
+    // Opens the store MPP_STORE names:
+    // memory (default) | sqlite://mpp.db | postgres://… | redis://…
+    let gate = Mpp::connect(builder).await?;
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())

@@ -15,9 +15,13 @@
 //! With `EVM_RECIPIENT` (and `EVM_RPC_URL`, `EVM_CHAIN_ID`, `EVM_TOKEN`,
 //! `EVM_RELAYER_KEY`) `/rate` is paid with an EIP-3009 stablecoin
 //! authorization; see README.md, "EVM".
+//! With `STELLAR_RECIPIENT` (and `STELLAR_RPC_URL`, `STELLAR_NETWORK`,
+//! optionally `STELLAR_FEE_PAYER_SECRET`) `/weather` is also payable in USDC
+//! on Stellar; see README.md, "Stellar".
 
 use mpp_rocket::runtime::PriceEntry;
 use mpp_rocket::runtime::rails::evm::EvmRail;
+use mpp_rocket::runtime::rails::stellar::StellarRail;
 use mpp_rocket::runtime::rails::stripe::StripeRail;
 use mpp_rocket::runtime::rails::tempo::TempoRail;
 use mpp_rocket::{Check, ConfigBuilder, Mpp, Receipt, Rejection, SessionInfo, paid};
@@ -109,8 +113,8 @@ async fn summary(topic: Option<&str>, receipt: Receipt) -> (Status, Json<Value>)
 }
 
 /// Priced by the price book entry `weather`, whose methods depend on the
-/// deployment: stablecoins on Tempo (offered first) and a card when
-/// `TEMPO_RECIPIENT` is set, a card otherwise.
+/// deployment: stablecoins on Tempo when `TEMPO_RECIPIENT` is set (offered
+/// first), USDC on Stellar when `STELLAR_RECIPIENT` is set, and a card.
 #[paid(price = "weather", description = "Today's weather")]
 #[get("/weather?<city>")]
 async fn weather(city: Option<&str>, receipt: Receipt) -> Json<Value> {
@@ -144,9 +148,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Stablecoin rails are offered when configured.
     let tempo = std::env::var_os("TEMPO_RECIPIENT").is_some();
     let evm = std::env::var_os("EVM_RECIPIENT").is_some();
+    let stellar = std::env::var_os("STELLAR_RECIPIENT").is_some();
     let mut weather_price = PriceEntry::new("0.50");
     if tempo {
         weather_price = weather_price.method("tempo");
+    }
+    if stellar {
+        weather_price = weather_price.method("stellar");
     }
     let rate_price = PriceEntry::new("0.50").method(if evm { "evm" } else { "stripe" });
     let mut config = ConfigBuilder::default()
@@ -161,13 +169,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut gate = Mpp::configure(config)
         .rail(StripeRail::from_env()?)
         .state(Posts(vec![1, 2, 3]));
-    // MPP_STORE=memory (default) | redis://… | postgres://…
-    gate = gate.store_arc(mpp_rocket::runtime::store::from_env().await?);
+    // The fairing opens the store MPP_STORE (or `store` in Rocket.toml)
+    // names: memory (default) | sqlite://mpp.db | postgres://… | redis://…
     if tempo {
         gate = gate.rail(TempoRail::from_env()?);
     }
     if evm {
         gate = gate.rail(EvmRail::from_env()?);
+    }
+    if stellar {
+        gate = gate.rail(StellarRail::from_env()?);
     }
     let _ = rocket::build()
         .attach(Mpp::fairing(gate))

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::pending::{self, PendingSession};
 use super::route::RouteInner;
 use super::verify::{Expected, ExpectedOpaque, is_issued_here, truncate_id, verify_echo_with};
 use super::{Admission, GateInner, Grant, Route};
@@ -32,15 +33,41 @@ use crate::wire::{
 /// (covers clock differences between processes sharing a store).
 const BURN_MARGIN: Duration = Duration::from_secs(300);
 
+/// The request, shared only once something keeps it (a precondition's
+/// `Check`, a settlement): a 402 or a session spend never allocates for it.
+enum Held {
+    Owned(RequestView),
+    Shared(Arc<RequestView>),
+}
+
+impl Held {
+    fn view(&self) -> &RequestView {
+        match self {
+            Held::Owned(request) => request,
+            Held::Shared(request) => request,
+        }
+    }
+
+    fn into_shared(self) -> Arc<RequestView> {
+        match self {
+            Held::Owned(request) => Arc::new(request),
+            Held::Shared(request) => request,
+        }
+    }
+}
+
 pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: RequestView) -> Admission {
     let header = gate.config.credential_header();
-    let request = Arc::new(request);
-    if !route.0.checks.is_empty()
-        && let Some(rejection) = run_checks(gate, route, &request).await
-    {
-        return Admission::Denied(rejection);
-    }
-    let authorization = Authorization::from_values(request.header_values(header));
+    let request = if route.0.checks.is_empty() {
+        Held::Owned(request)
+    } else {
+        let request = Arc::new(request);
+        if let Some(rejection) = run_checks(gate, route, &request).await {
+            return Admission::Denied(rejection);
+        }
+        Held::Shared(request)
+    };
+    let authorization = Authorization::from_values(request.view().header_values(header));
     match authorization {
         None => Admission::Denied(payment_required(gate, route)),
         Some(Err(e)) => {
@@ -52,7 +79,7 @@ pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: Request
         }
         Some(Ok(Authorization::Session(token))) => spend(gate, route, token).await,
         Some(Ok(Authorization::Credential(credential))) => {
-            pay(gate, route, credential, request).await
+            pay(gate, route, credential, request.into_shared()).await
         }
     }
 }
@@ -84,6 +111,22 @@ pub(super) fn payment_required(gate: &GateInner, route: &Route) -> Response {
         ProblemType::PaymentRequired,
         &route.0.required_detail,
     )
+}
+
+/// The problem body for `kind` and `detail` with the primary challenge id:
+/// the route's precomputed 402 body, or one written now.
+fn problem_body(route: &RouteInner, kind: ProblemType, detail: &str, id: Option<&str>) -> String {
+    match id {
+        Some(id) if kind == ProblemType::PaymentRequired && detail == route.required_detail => {
+            let (head, tail) = &route.required_body;
+            let mut body = String::with_capacity(head.len() + id.len() + tail.len());
+            body.push_str(head);
+            body.push_str(id);
+            body.push_str(tail);
+            body
+        }
+        _ => crate::wire::problem::problem_json(kind, detail, id),
+    }
 }
 
 /// A problem response for a refused credential, with fresh challenges.
@@ -119,14 +162,14 @@ fn challenge_response(
         .to_rfc3339_bytes();
     let expires = std::str::from_utf8(&expires).unwrap_or_default();
     // One nonce per response makes every challenge id unique, even for
-    // requests in the same second.
-    let mut opaque_json = String::with_capacity(
-        route.opaque_prefix.len() + crate::random::NonceSource::LEN + route.opaque_suffix.len(),
-    );
-    opaque_json.push_str(&route.opaque_prefix);
-    gate.nonces.push_next(&mut opaque_json);
-    opaque_json.push_str(&route.opaque_suffix);
-    let opaque = crate::wire::base64url::encode(opaque_json);
+    // requests in the same second. `opaque` encodes the route binding around
+    // it; its constant parts were encoded when the route was prepared.
+    let mut nonce = String::with_capacity(crate::random::NonceSource::LEN);
+    gate.nonces.push_next(&mut nonce);
+    let mut opaque = String::with_capacity(route.opaque_encoding.len(nonce.len()));
+    route
+        .opaque_encoding
+        .encode_into(nonce.as_bytes(), &mut opaque);
     let mut headers_out: Vec<(Cow<'static, str>, Cow<'static, str>)> =
         Vec::with_capacity(route.offers.len() + 2);
     let mut primary_id = 0..0;
@@ -161,7 +204,7 @@ fn challenge_response(
         headers_out.push((Cow::Borrowed(headers::WWW_AUTHENTICATE), Cow::Owned(value)));
     }
     let primary = headers_out.first().and_then(|(_, v)| v.get(primary_id));
-    let body = crate::wire::problem::problem_json(kind, detail, primary).into_bytes();
+    let body = problem_body(route, kind, detail, primary).into_bytes();
     headers_out.push((
         Cow::Borrowed(headers::CACHE_CONTROL),
         Cow::Borrowed("no-store"),
@@ -197,7 +240,7 @@ fn unavailable(
 
 async fn spend(gate: &GateInner, route: &Route, token: SessionToken) -> Admission {
     let now = gate.clock.now();
-    let outcome = match gate
+    let mut outcome = match gate
         .store
         .spend_session(&token.id, route.scope(), now)
         .await
@@ -205,6 +248,23 @@ async fn spend(gate: &GateInner, route: &Route, token: SessionToken) -> Admissio
         Ok(outcome) => outcome,
         Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
     };
+    // A paid session this process could not store yet: store it, then spend.
+    if matches!(outcome, SpendOutcome::NotFound)
+        && let Some(session) = gate.pending.get(&token.id)
+    {
+        if let Err(e) = pending::write(gate, &session, now).await {
+            return Admission::Denied(unavailable(gate, &route.0, &e, None));
+        }
+        gate.pending.remove(&token.id);
+        outcome = match gate
+            .store
+            .spend_session(&token.id, route.scope(), now)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
+        };
+    }
     let (kind, detail) = match outcome {
         SpendOutcome::Spent(record) => {
             let info = session_info(&record);
@@ -536,12 +596,18 @@ async fn settle(
         timestamp: now.to_rfc3339(),
         extensions: settlement.receipt_fields.clone(),
     };
-    let session = if inner.price.grants > 1 {
-        create_session(gate, inner, &receipt, now).await
+    // A session the store refused is kept and written later (see
+    // `pending`): the payer gets its id now and loses no credit.
+    let (mut session, unsaved) = if inner.price.grants > 1 {
+        match create_session(gate, inner, &receipt, now).await {
+            Ok(info) => (Some(info), None),
+            Err(Some(record)) => (Some(session_info(&record)), Some(record)),
+            Err(None) => (None, None),
+        }
     } else {
-        None
+        (None, None)
     };
-    record_settlement(
+    let unsaved_record = record_settlement(
         gate,
         inner,
         &offer.method,
@@ -556,6 +622,18 @@ async fn settle(
         now,
     )
     .await;
+    if let Some(record) = unsaved {
+        let kept = pending::defer(
+            gate_arc,
+            PendingSession {
+                session: record,
+                settlement: unsaved_record,
+            },
+        );
+        if !kept {
+            session = None;
+        }
+    }
     if deferred {
         gate.emit(&Event::PaymentAuthorized {
             route: &inner.id,
@@ -620,7 +698,8 @@ pub(super) fn settlement_mismatch(
 }
 
 /// Remembers a payment for reconciling provider notifications. A store
-/// failure is logged; the paid request is still served.
+/// failure is logged and the record returned (to retry with a pending
+/// session); the paid request is still served.
 #[allow(clippy::too_many_arguments)]
 async fn record_settlement(
     gate: &GateInner,
@@ -631,7 +710,7 @@ async fn record_settlement(
     session: Option<&SessionInfo>,
     status: PaymentStatus,
     now: Timestamp,
-) {
+) -> Option<(SettlementRecord, Duration)> {
     let record = SettlementRecord {
         reference: settlement.reference.clone(),
         method: method.to_owned(),
@@ -645,29 +724,31 @@ async fn record_settlement(
         created_at: now,
         updated_at: now,
     };
-    if let Err(e) = gate
-        .store
-        .put_settlement(record, gate.config.record_ttl)
-        .await
-    {
-        tracing::error!(route = %route.id, reference = %settlement.reference, %e, "could not store a settlement record; webhooks for this payment cannot be reconciled");
+    let ttl = gate.config.record_ttl;
+    match gate.store.put_settlement(record.clone(), ttl).await {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::error!(route = %route.id, reference = %settlement.reference, %e, "could not store a settlement record; webhooks for this payment cannot be reconciled");
+            Some((record, ttl))
+        }
     }
 }
 
 /// Creates the metered session bought by a payment, with its first credit
-/// already spent. A store failure here is logged and the paid request is
-/// still served (without a session header).
+/// already spent. If the store refuses it, the record is returned to be
+/// kept and written later; `Err(None)` if no session id could be made (the
+/// paid request is then served without a session).
 async fn create_session(
     gate: &GateInner,
     route: &RouteInner,
     receipt: &Receipt,
     now: Timestamp,
-) -> Option<SessionInfo> {
+) -> Result<SessionInfo, Option<SessionRecord>> {
     let id = match crate::random::session_id() {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(route = %route.id, %e, "could not create a session id; serving the paid request without a session");
-            return None;
+            return Err(None);
         }
     };
     let record = SessionRecord {
@@ -679,12 +760,11 @@ async fn create_session(
         expires_at: now.plus(gate.config.session_ttl),
         receipt: receipt.clone(),
     };
-    let info = session_info(&record);
-    match gate.store.create_session(record, now).await {
-        Ok(()) => Some(info),
+    match gate.store.create_session(record.clone(), now).await {
+        Ok(()) => Ok(session_info(&record)),
         Err(e) => {
-            tracing::error!(route = %route.id, %e, "could not store a paid session; serving the paid request without it");
-            None
+            tracing::error!(route = %route.id, %e, "could not store a paid session");
+            Err(Some(record))
         }
     }
 }

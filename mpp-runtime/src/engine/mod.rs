@@ -3,6 +3,7 @@
 
 mod admit;
 mod capture;
+mod pending;
 mod reconcile;
 mod route;
 pub mod verify;
@@ -172,6 +173,8 @@ pub(crate) struct GateInner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) nonces: crate::random::NonceSource,
     routes: RwLock<HashMap<String, Route>>,
+    /// Paid sessions the store refused, written in the background.
+    pub(crate) pending: pending::PendingSessions,
 }
 
 impl GateInner {
@@ -274,6 +277,7 @@ impl Gate {
             config,
             rails: Vec::new(),
             store: None,
+            store_from_settings: false,
             registry: Registry::default(),
             hooks: Vec::new(),
             state: State::default(),
@@ -380,11 +384,22 @@ enum PendingConfig {
     Overlaid,
 }
 
+fn store_conflict(spec: &str) -> ConfigError {
+    ConfigError::Store {
+        store: crate::wire::redact_url(spec),
+        reason: "a store was also set in code (`GateBuilder::store`); keep one: unset MPP_STORE \
+                 (and the `store` setting) or stop setting the store in code"
+            .into(),
+    }
+}
+
 /// Builds a [`Gate`].
 pub struct GateBuilder {
     config: PendingConfig,
     rails: Vec<Arc<dyn Rail>>,
     store: Option<Arc<dyn Store>>,
+    /// The store was opened from the settings by [`GateBuilder::open_store`].
+    store_from_settings: bool,
     registry: Registry,
     hooks: Vec<Hook>,
     state: State,
@@ -439,8 +454,59 @@ impl GateBuilder {
         self
     }
 
+    /// Opens the store the settings name (`store` in the framework's
+    /// configuration, or `MPP_STORE`, with `MPP_STORE_PREFIX`; see
+    /// [`store::open`](crate::store::open)) and uses it. Without such a
+    /// setting, or with `memory`, nothing changes. Call it after the last
+    /// [`GateBuilder::overlay`]; the Rocket fairing and `mpp_actix::Mpp::connect`
+    /// do. A store that cannot be opened, or one set in code with
+    /// [`GateBuilder::store`] while the settings also name one, is an error.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use mpp_runtime::{ConfigBuilder, Gate, Settings};
+    /// let settings = Settings { store: Some("memory".into()), ..Settings::default() };
+    /// let gate = Gate::configure(ConfigBuilder::default().secret("x".repeat(32)).realm("api.example.com"))
+    ///     .overlay(settings)
+    ///     .open_store()
+    ///     .await?
+    ///     .build()?;
+    /// # Ok::<(), mpp_runtime::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn open_store(mut self) -> Result<Self, ConfigError> {
+        let (spec, prefix) = match &self.config {
+            PendingConfig::Pending(builder) => {
+                let s = builder.settings();
+                (s.store.clone(), s.store_prefix.clone())
+            }
+            PendingConfig::Built(config) => (
+                config.store().map(str::to_owned),
+                config.store_prefix().map(str::to_owned),
+            ),
+            PendingConfig::Overlaid => return Ok(self),
+        };
+        let Some(spec) = spec.filter(|s| !matches!(s.trim(), "" | "memory")) else {
+            return Ok(self);
+        };
+        if self.store.is_some() {
+            return Err(store_conflict(&spec));
+        }
+        let store = crate::store::open(&spec, prefix.as_deref())
+            .await
+            .map_err(|e| ConfigError::Store {
+                store: crate::wire::redact_url(&spec),
+                reason: e.0,
+            })?;
+        tracing::info!(store = %crate::wire::redact_url(&spec), "mpp: store opened");
+        self.store = Some(store);
+        self.store_from_settings = true;
+        Ok(self)
+    }
+
     /// Uses `store` for replay protection, settlement locks and sessions
-    /// (default: a [`MemoryStore`]).
+    /// (default: a [`MemoryStore`], or what the settings name, opened by
+    /// [`GateBuilder::open_store`]).
     pub fn store(self, store: impl Store) -> Self {
         self.store_arc(Arc::new(store))
     }
@@ -502,6 +568,20 @@ impl GateBuilder {
                 return Err(ConfigError::DuplicateRail(method));
             }
         }
+        if let Some(spec) = config.store() {
+            if self.store.is_none() {
+                return Err(ConfigError::Store {
+                    store: crate::wire::redact_url(spec),
+                    reason: "the store must be opened before the gate is built: call \
+                             `GateBuilder::open_store().await` (the Rocket fairing and \
+                             `mpp_actix::Mpp::connect` do), or unset MPP_STORE"
+                        .into(),
+                });
+            }
+            if !self.store_from_settings {
+                return Err(store_conflict(spec));
+            }
+        }
         let mut registry = self.registry;
         registry.set_global(config.global_preconditions.clone());
         registry.validate_global()?;
@@ -515,6 +595,7 @@ impl GateBuilder {
             clock: self.clock,
             nonces: crate::random::NonceSource::new(),
             routes: RwLock::new(HashMap::new()),
+            pending: pending::PendingSessions::default(),
         };
         if let Some(method) = &inner.config.defaults.method {
             inner.rail("MPP_DEFAULT_METHOD", method)?;

@@ -17,7 +17,8 @@ use crate::rail::{Price, Rail};
 use crate::spec::{Capture, RouteSpec};
 use crate::suggest;
 use crate::wire::auth_params::{self, AuthParamError};
-use crate::wire::{PaymentRequest, jcs};
+use crate::wire::problem::problem_json;
+use crate::wire::{PaymentRequest, ProblemType, base64url, jcs};
 
 /// A gated route, ready to admit requests. Cheap to clone.
 #[derive(Clone)]
@@ -37,6 +38,10 @@ pub(crate) struct RouteInner {
     pub(crate) terms: String,
     /// The `detail` of this route's 402 (`Payment is required (…).`).
     pub(crate) required_detail: String,
+    /// The 402's problem body around the primary challenge id.
+    pub(crate) required_body: (String, String),
+    /// `opaque`'s base64url with its constant parts encoded once.
+    pub(crate) opaque_encoding: OpaqueEncoding,
     /// `capture = "after"` on a route that is not metered: authorize before
     /// the handler, capture on a 2xx answer.
     pub(crate) deferred: bool,
@@ -56,6 +61,66 @@ pub(crate) struct Offer {
     pub(crate) header_middle: String,
     /// Header text between the expiry value and the opaque value.
     pub(crate) header_tail: String,
+}
+
+/// `opaque` is base64url(`opaque_prefix` ‖ nonce ‖ `opaque_suffix`), and
+/// base64 encodes each 3-byte group on its own: the groups that lie wholly
+/// inside the constant prefix or suffix encode the same for every challenge.
+/// Only the groups around the nonce are encoded per challenge.
+pub(crate) struct OpaqueEncoding {
+    /// The encoding of the prefix's whole groups.
+    head: String,
+    /// The prefix's bytes after its last whole group (0 to 2).
+    lead: Vec<u8>,
+    /// The suffix's bytes that complete the nonce's last group (0 to 2).
+    fill: Vec<u8>,
+    /// The encoding of the rest of the suffix (starts on a group boundary).
+    tail: String,
+}
+
+impl OpaqueEncoding {
+    fn new(prefix: &str, nonce_len: usize, suffix: &str) -> Self {
+        Self::from_bytes(prefix.as_bytes(), nonce_len, suffix.as_bytes())
+    }
+
+    fn from_bytes(prefix: &[u8], nonce_len: usize, suffix: &[u8]) -> Self {
+        let whole = prefix.len() / 3 * 3;
+        let fill = ((3 - (prefix.len() - whole + nonce_len) % 3) % 3).min(suffix.len());
+        Self {
+            head: base64url::encode(&prefix[..whole]),
+            lead: prefix[whole..].to_vec(),
+            fill: suffix[..fill].to_vec(),
+            tail: base64url::encode(&suffix[fill..]),
+        }
+    }
+
+    /// The encoded length for a nonce of `nonce_len` bytes.
+    pub(crate) fn len(&self, nonce_len: usize) -> usize {
+        self.head.len()
+            + base64url::encoded_len(self.lead.len() + nonce_len + self.fill.len())
+            + self.tail.len()
+    }
+
+    /// Appends base64url(prefix ‖ `nonce` ‖ suffix) to `out`.
+    pub(crate) fn encode_into(&self, nonce: &[u8], out: &mut String) {
+        let mut middle = [0u8; 64];
+        let parts = [self.lead.as_slice(), nonce, self.fill.as_slice()];
+        let len = parts.iter().map(|p| p.len()).sum::<usize>();
+        out.push_str(&self.head);
+        match middle.get_mut(..len) {
+            Some(buf) => {
+                let mut at = 0;
+                for part in parts {
+                    buf[at..at + part.len()].copy_from_slice(part);
+                    at += part.len();
+                }
+                base64url::encode_into(buf, out);
+            }
+            // Nonces are 22 bytes; a longer one is encoded the slow way.
+            None => base64url::encode_into(&parts.concat(), out),
+        }
+        out.push_str(&self.tail);
+    }
 }
 
 impl Route {
@@ -316,8 +381,18 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
         Some(d) => format!("Payment is required ({d})."),
         None => "Payment is required.".to_owned(),
     };
+    // Challenge ids are base64url: written as JSON strings without escapes.
+    let mut required_body = problem_json(ProblemType::PaymentRequired, &required_detail, Some(""));
+    required_body.truncate(required_body.len() - "\"}".len());
+    let opaque_encoding = OpaqueEncoding::new(
+        &opaque_prefix,
+        crate::random::NonceSource::LEN,
+        &opaque_suffix,
+    );
     Ok(RouteInner {
         id,
+        required_body: (required_body, "\"}".to_owned()),
+        opaque_encoding,
         required_detail,
         price,
         opaque_prefix,
@@ -327,4 +402,28 @@ pub(crate) fn prepare(gate: &GateInner, spec: &RouteSpec) -> Result<RouteInner, 
         terms,
         deferred,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_encoding_matches_encoding_the_whole() {
+        let text = "{\"grants\":\"1\",\"nonce\":\"é…\",\"route\":\"GET /r\"}";
+        for p in 0..8 {
+            for q in (0..8).chain(text.len() - 2..=text.len()) {
+                for nonce_len in [0, 1, 2, 3, 21, 22, 23, 70] {
+                    let (prefix, suffix) = (&text.as_bytes()[..p], &text.as_bytes()[q..]);
+                    let nonce: Vec<u8> = (0..nonce_len).map(|i| b'a' + (i % 26) as u8).collect();
+                    let whole = [prefix, &nonce, suffix].concat();
+                    let encoding = OpaqueEncoding::from_bytes(prefix, nonce_len, suffix);
+                    let mut out = String::new();
+                    encoding.encode_into(&nonce, &mut out);
+                    assert_eq!(out, base64url::encode(&whole), "{p} {q} {nonce_len}");
+                    assert_eq!(encoding.len(nonce_len), out.len());
+                }
+            }
+        }
+    }
 }

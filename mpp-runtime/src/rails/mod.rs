@@ -2,7 +2,12 @@
 
 pub mod stripe_limits;
 
-#[cfg(any(feature = "stripe", feature = "tempo", feature = "evm"))]
+#[cfg(any(
+    feature = "stripe",
+    feature = "tempo",
+    feature = "evm",
+    feature = "stellar"
+))]
 mod env;
 
 #[cfg(feature = "stripe")]
@@ -16,3 +21,6 @@ pub mod tempo;
 
 #[cfg(feature = "evm")]
 pub mod evm;
+
+#[cfg(feature = "stellar")]
+pub mod stellar;

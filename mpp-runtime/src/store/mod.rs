@@ -5,14 +5,14 @@
 //! Minting a 402 touches no store. Every operation is atomic, and a store
 //! error fails closed: the request gets a 503 problem, never free access.
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 mod codec;
 mod memory;
-#[cfg(feature = "postgres")]
-mod postgres_store;
 #[cfg(feature = "redis")]
 mod redis_store;
 mod settlement;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 
 use std::fmt;
 use std::time::Duration;
@@ -20,11 +20,11 @@ use std::time::Duration;
 use thiserror::Error;
 
 pub use memory::MemoryStore;
-#[cfg(feature = "postgres")]
-pub use postgres_store::PostgresStore;
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
 pub use settlement::{PaymentStatus, SettlementRecord};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub use sql::SqlStore;
 
 use crate::BoxFuture;
 use crate::wire::{Receipt, Timestamp};
@@ -183,11 +183,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<SettlementRecord>, StoreError>>;
 }
 
-/// Opens the store named by `spec`: `memory`, `redis://…` (or `rediss://…`,
-/// feature `redis`) or `postgres://…` (feature `postgres`). Keys and tables
-/// start with `prefix` (`mpp:` for Redis and `mpp_` for PostgreSQL when
-/// `None`). A store whose feature is not compiled in is an error saying
-/// which feature to enable.
+/// Opens the store named by `spec`:
+///
+/// | `spec` | store | feature |
+/// |---|---|---|
+/// | `memory` (or empty) | [`MemoryStore`], this process only | always |
+/// | `sqlite://path/to/mpp.db` | [`SqlStore`] on a SQLite file | `sqlite` |
+/// | `postgres://user@host/db` | [`SqlStore`] on PostgreSQL | `postgres` |
+/// | `redis://host:6379` (or `rediss://`) | [`RedisStore`] | `redis` |
+///
+/// Keys and tables start with `prefix` (`mpp:` for Redis and `mpp_` for
+/// SQL when `None`). A store whose feature is not compiled in is an error
+/// saying which feature to enable, and a store that cannot be reached is an
+/// error: the application should not start without its store.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -202,7 +210,7 @@ pub async fn open(
     prefix: Option<&str>,
 ) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     let spec = spec.trim();
-    let scheme = spec.split_once("://").map_or(spec, |(scheme, _)| scheme);
+    let scheme = spec.split_once(':').map_or(spec, |(scheme, _)| scheme);
     let missing = |feature: &str| {
         StoreError::new(format!(
             "MPP_STORE names a {feature} store, but this build has no `{feature}` feature; enable it on the adapter (features = [\"{feature}\"])"
@@ -221,15 +229,23 @@ pub async fn open(
         "postgres" | "postgresql" => {
             #[cfg(feature = "postgres")]
             return Ok(std::sync::Arc::new(
-                PostgresStore::connect(spec, prefix.unwrap_or("mpp_")).await?,
+                SqlStore::connect(spec, prefix.unwrap_or("mpp_")).await?,
             ));
             #[cfg(not(feature = "postgres"))]
             return Err(missing("postgres"));
         }
+        "sqlite" => {
+            #[cfg(feature = "sqlite")]
+            return Ok(std::sync::Arc::new(
+                SqlStore::connect(spec, prefix.unwrap_or("mpp_")).await?,
+            ));
+            #[cfg(not(feature = "sqlite"))]
+            return Err(missing("sqlite"));
+        }
         other => {
             let _ = (prefix, missing);
             Err(StoreError::new(format!(
-                "MPP_STORE must be `memory`, `redis://…` or `postgres://…`, not `{other}://…`"
+                "MPP_STORE must be `memory`, `sqlite://…`, `postgres://…` or `redis://…`, not `{other}:…`"
             )))
         }
     }

@@ -364,6 +364,15 @@ pub fn push_param(out: &mut String, name: &str, value: &str) -> Result<(), AuthP
 
 /// Appends the escaped body of a quoted string (without the quotes).
 pub fn push_quoted_body(out: &mut String, name: &str, value: &str) -> Result<(), AuthParamError> {
+    // Most values are printable ASCII without quotes or backslashes: copied
+    // as they are.
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(value);
+        return Ok(());
+    }
     for c in value.chars() {
         match c {
             '\r' | '\n' => return Err(AuthParamError::LineBreak),

@@ -72,26 +72,39 @@ pub const fn encoded_len(len: usize) -> usize {
 /// Appends the base64url (no padding) encoding of `input` to `out`.
 pub fn encode_into(input: &[u8], out: &mut String) {
     out.reserve(encoded_len(input.len()));
-    let mut chunks = input.chunks_exact(3);
-    for chunk in &mut chunks {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-        for shift in [18, 12, 6, 0] {
-            out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+    // Encoded a block at a time into a stack buffer (whose bytes are all
+    // from the ASCII alphabet), then appended with one copy.
+    let mut buf = [0u8; 256];
+    for block in input.chunks(buf.len() / 4 * 3) {
+        let mut groups = block.chunks_exact(3);
+        let mut len = 0;
+        for (group, quad) in (&mut groups).zip(buf.chunks_exact_mut(4)) {
+            let n = (u32::from(group[0]) << 16) | (u32::from(group[1]) << 8) | u32::from(group[2]);
+            quad[0] = ALPHABET[(n >> 18) as usize & 63];
+            quad[1] = ALPHABET[(n >> 12) as usize & 63];
+            quad[2] = ALPHABET[(n >> 6) as usize & 63];
+            quad[3] = ALPHABET[n as usize & 63];
+            len += 4;
         }
-    }
-    match chunks.remainder() {
-        [a] => {
-            let n = u32::from(*a) << 16;
-            out.push(ALPHABET[((n >> 18) & 63) as usize] as char);
-            out.push(ALPHABET[((n >> 12) & 63) as usize] as char);
+        match groups.remainder() {
+            [a] => {
+                let n = u32::from(*a) << 16;
+                buf[len] = ALPHABET[(n >> 18) as usize & 63];
+                buf[len + 1] = ALPHABET[(n >> 12) as usize & 63];
+                len += 2;
+            }
+            [a, b] => {
+                let n = (u32::from(*a) << 16) | (u32::from(*b) << 8);
+                buf[len] = ALPHABET[(n >> 18) as usize & 63];
+                buf[len + 1] = ALPHABET[(n >> 12) as usize & 63];
+                buf[len + 2] = ALPHABET[(n >> 6) as usize & 63];
+                len += 3;
+            }
+            _ => {}
         }
-        [a, b] => {
-            let n = (u32::from(*a) << 16) | (u32::from(*b) << 8);
-            out.push(ALPHABET[((n >> 18) & 63) as usize] as char);
-            out.push(ALPHABET[((n >> 12) & 63) as usize] as char);
-            out.push(ALPHABET[((n >> 6) & 63) as usize] as char);
+        if let Ok(text) = std::str::from_utf8(&buf[..len]) {
+            out.push_str(text);
         }
-        _ => {}
     }
 }
 

@@ -139,6 +139,9 @@ impl Authorization {
         if let Some(token) = token68(rest) {
             return Credential::from_token(token).map(Self::Credential);
         }
+        if let Some(id) = plain_session(rest) {
+            return Ok(Self::Session(SessionToken { id: id.to_owned() }));
+        }
         let (params, _) = auth_params::parse_params(rest)?;
         match params.get("session") {
             Some(id) if !id.is_empty() => Ok(Self::Session(SessionToken { id: id.to_owned() })),
@@ -161,6 +164,18 @@ impl Authorization {
                 other => Some(other),
             })
     }
+}
+
+/// The id of the common session form `session="sess_…"` (nothing else, no
+/// escapes, printable ASCII), read without the general auth-param parser;
+/// anything else is left to it.
+fn plain_session(rest: &str) -> Option<&str> {
+    let id = rest.strip_prefix("session=\"")?.strip_suffix('"')?;
+    let plain = !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    plain.then_some(id)
 }
 
 /// The token68 at the start of `rest`, if `rest` holds one rather than

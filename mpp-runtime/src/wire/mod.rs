@@ -31,6 +31,26 @@ pub(crate) fn redacted(secret: &str) -> String {
     format!("{shown}…")
 }
 
+/// A service URL shortened to `scheme://host/…` for logs and `Debug`: RPC
+/// and database URLs often carry a password or an API key.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // `memory`, `sqlite::memory:`: nothing to hide unless it has userinfo.
+        return if url.contains('@') {
+            "…".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    if rest.len() > authority.len() {
+        format!("{scheme}://{host}/…")
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
 /// Header names the protocol uses.
 pub mod headers {
     /// Carries challenges on a 402.

@@ -84,20 +84,61 @@ impl SessionInfo {
         out
     }
 
-    /// Parses a `Payment-Session` header value.
+    /// Parses a `Payment-Session` header value. An id or scope with a
+    /// control character (raw or `\u`-escaped) is refused: no session has
+    /// one, and [`SessionInfo::to_header`] could not write it back.
     pub fn parse(header: &str) -> Result<Self, SessionHeaderError> {
         auth_params::check_header(header)?;
         let (params, _) = auth_params::parse_params(header)?;
         let field =
             |name: &'static str, key: &str| params.get(key).ok_or(SessionHeaderError::Field(name));
+        let text = |name: &'static str| {
+            field(name, name)
+                .ok()
+                .filter(|v| !has_control(v))
+                .map(str::to_owned)
+                .ok_or(SessionHeaderError::Field(name))
+        };
         Ok(Self {
-            id: field("id", "id")?.to_owned(),
+            id: text("id")?,
             remaining: field("remaining", "remaining")?
                 .parse()
                 .map_err(|_| SessionHeaderError::Field("remaining"))?,
-            scope: field("scope", "scope")?.to_owned(),
+            scope: text("scope")?,
             expires_at: Timestamp::parse_rfc3339(field("expiresAt", "expiresat")?)
                 .map_err(|_| SessionHeaderError::Field("expiresAt"))?,
         })
+    }
+}
+
+/// Whether `value` has an ASCII control character other than tab, which
+/// no header value may carry (and `push_param` refuses to write).
+fn has_control(value: &str) -> bool {
+    value.bytes().any(|b| b.is_ascii_control() && b != b'\t')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by `fuzz/run.sh session`: an id with control characters parsed,
+    /// and `to_header` wrote it back as `id=""`.
+    #[test]
+    fn control_characters_in_id_or_scope_are_refused() {
+        let header = "id=\"sess_Ftqb\u{4}\0\0\", remaining=\"2\", scope=\"fuzz.metered\", expiresAt=\"2026-01-01T01:00:00Z\"";
+        assert_eq!(
+            SessionInfo::parse(header),
+            Err(SessionHeaderError::Field("id"))
+        );
+        let escaped =
+            r#"id="sess_1", remaining="2", scope="a\u0001b", expiresAt="2026-01-01T01:00:00Z""#;
+        assert_eq!(
+            SessionInfo::parse(escaped),
+            Err(SessionHeaderError::Field("scope"))
+        );
+        let tab =
+            "id=\"sess\t1\", remaining=\"2\", scope=\"a\", expiresAt=\"2026-01-01T01:00:00Z\"";
+        let info = SessionInfo::parse(tab).unwrap();
+        assert_eq!(SessionInfo::parse(&info.to_header()).unwrap(), info);
     }
 }

@@ -50,10 +50,15 @@ impl Timestamp {
         Duration::from_secs(later.0.saturating_sub(self.0))
     }
 
+    /// The latest instant RFC 3339 can write: 9999-12-31T23:59:59Z.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799);
+
     /// Formats as `YYYY-MM-DDTHH:MM:SSZ` into a fixed buffer (no allocation).
+    /// Instants after [`Timestamp::MAX`] are written as `MAX`.
     pub fn to_rfc3339_bytes(self) -> [u8; 20] {
-        let days = (self.0 / 86_400) as i64;
-        let secs_of_day = self.0 % 86_400;
+        let secs = self.0.min(Self::MAX.0);
+        let days = (secs / 86_400) as i64;
+        let secs_of_day = secs % 86_400;
         let (year, month, day) = civil_from_days(days);
         let (h, m, s) = (
             secs_of_day / 3600,
@@ -79,7 +84,9 @@ impl Timestamp {
     }
 
     /// Parses an RFC 3339 date-time. Fractional seconds are truncated;
-    /// numeric offsets are applied. Dates before 1970 are rejected.
+    /// numeric offsets are applied. Instants before 1970 or after
+    /// [`Timestamp::MAX`] (a year-9999 time with a negative offset) are
+    /// rejected.
     ///
     /// ```
     /// use mpp_runtime::wire::Timestamp;
@@ -162,7 +169,10 @@ fn parse(b: &[u8]) -> Option<Timestamp> {
     let days = days_from_civil(i64::from(year), month, day);
     let local = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
     let utc = local - offset_secs;
-    u64::try_from(utc).ok().map(Timestamp)
+    u64::try_from(utc)
+        .ok()
+        .filter(|&secs| secs <= Timestamp::MAX.0)
+        .map(Timestamp)
 }
 
 fn is_leap(year: u32) -> bool {
@@ -243,6 +253,25 @@ mod tests {
         ] {
             assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A year-9999 time with a negative offset is past what RFC 3339 can
+    /// write: formatting it back gave another instant (found while fuzzing
+    /// `Payment-Session` round trips).
+    #[test]
+    fn instants_past_year_9999_are_refused_and_formatting_saturates() {
+        assert_eq!(
+            Timestamp::parse_rfc3339("9999-12-31T23:59:59Z").unwrap(),
+            Timestamp::MAX
+        );
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-00:01").is_err());
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:00:00-23:59").is_err());
+        assert_eq!(
+            Timestamp::from_unix(u64::MAX).to_rfc3339(),
+            "9999-12-31T23:59:59Z"
+        );
+        let near = Timestamp::parse_rfc3339("9999-12-31T23:59:59+01:00").unwrap();
+        assert_eq!(Timestamp::parse_rfc3339(&near.to_rfc3339()).unwrap(), near);
     }
 
     #[test]

@@ -252,3 +252,28 @@ pub fn pay(challenge: &Challenge, proof: &str) -> String {
 pub fn session_auth(id: &str) -> String {
     format!("Payment session=\"{id}\"")
 }
+
+/// Presents `authorization` on `route` until the gate grants it, as when a
+/// store comes back after an outage: every refusal meanwhile must be a 503,
+/// and the gate must recover within 30 seconds.
+pub async fn granted_after_recovery(
+    gate: &Gate,
+    route: &Route,
+    path: &str,
+    authorization: &str,
+) -> Box<Grant> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match gate.admit(route, with_auth(path, authorization)).await {
+            Admission::Granted(grant) => return grant,
+            Admission::Denied(response) => {
+                assert_eq!(response.status, 503, "{}", response.body_text());
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the gate did not recover"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

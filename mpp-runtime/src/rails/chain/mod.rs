@@ -14,6 +14,7 @@ use alloy::primitives::{Address, B256, U256};
 use std::str::FromStr;
 
 use crate::rail::{RailError, SettleError};
+pub(crate) use crate::wire::redact_url;
 
 /// Parses a `0x`-prefixed hex string into bytes.
 pub(crate) fn hex_bytes(field: &str, value: &str) -> Result<Vec<u8>, SettleError> {
@@ -67,19 +68,6 @@ pub(crate) fn field<'a>(
         .get(name)
         .and_then(serde_json::Value::as_str)
         .ok_or_else(|| SettleError::invalid_payload(format!("the payload has no string `{name}`")))
-}
-
-/// `scheme://host/…`: RPC URLs often carry an API key in their path or
-/// query.
-pub(crate) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if rest.len() > authority.len() {
-        format!("{scheme}://{host}/…")
-    } else {
-        format!("{scheme}://{host}")
-    }
 }
 
 /// Parses an address setting: `0x` and 40 hex digits; mixed case must be a

@@ -598,7 +598,9 @@ fn interpret(
     replayed: bool,
     body: &[u8],
 ) -> Result<Settlement, SettleError> {
-    if status >= 500 || status == 429 {
+    // 409: a request with the same idempotency key is still in progress
+    // (the gate gave up waiting on it and the payer retried): retry later.
+    if status >= 500 || status == 429 || status == 409 {
         tracing::error!(status, ?step, "Stripe failed");
         return Err(SettleError::internal(format!(
             "Stripe is unavailable ({status}); retry the same credential."
@@ -610,12 +612,17 @@ fn interpret(
             error_message(body)
         )));
     }
-    // A replay of the creation means this token already paid another
-    // request; a replayed capture is our own retry.
-    if replayed && step != Step::Capture {
-        return Err(SettleError::verification_failed(
-            "Payment has already been processed.",
-        ));
+    // A replay is Stripe's first answer for this idempotency key, which
+    // names the challenge and the token: the gate only asks again when it
+    // never got or recorded that answer (it timed out, or the connection
+    // dropped after Stripe charged), since a recorded success burns the
+    // challenge. So it is read like a first answer: the PaymentIntent it
+    // names pays this challenge, once.
+    if replayed {
+        tracing::info!(
+            ?step,
+            "Stripe replayed its answer to an earlier attempt of this challenge"
+        );
     }
     let intent: Value = serde_json::from_slice(body)
         .map_err(|_| SettleError::internal("Stripe returned an unreadable PaymentIntent."))?;

@@ -1,6 +1,6 @@
 use mpp_actix::paid;
 
-#[paid(amount = "1.00", method = "stellar")]
+#[paid(amount = "1.00", method = "tempo")]
 async fn handler() -> &'static str {
     "paid"
 }

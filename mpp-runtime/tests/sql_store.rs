@@ -1,0 +1,346 @@
+//! What only the SQL store does: the bounded cleanup of expired rows (on
+//! SQLite, and on PostgreSQL when `MPP_TEST_POSTGRES_URL` is set), and the
+//! gate on PostgreSQL through an outage: a private `postgres` server on its
+//! own port is stopped and started again. (The shared semantics:
+//! `store_conformance.rs`; restarts and several processes:
+//! `shared_stores.rs`.)
+//!
+//! The outage test needs the machine's PostgreSQL server binaries
+//! (`/usr/lib/postgresql/<version>/bin`). Without them it prints that it
+//! skipped, unless `CI` is set, where it fails.
+
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::time::Duration;
+
+use mpp_runtime::store::{SessionRecord, SqlStore, Store};
+use mpp_runtime::wire::{Receipt, Timestamp};
+use mpp_runtime::*;
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{:x}", random::u128() >> 64)
+}
+
+/// Expired claims, locks and sessions (a day past their expiry) are deleted
+/// in bounded batches; live ones stay.
+async fn expired_rows_are_deleted(store: SqlStore) {
+    let now = Timestamp::now();
+    assert!(
+        store
+            .claim("short", Duration::from_millis(200))
+            .await
+            .unwrap()
+    );
+    assert!(store.claim("long", Duration::from_secs(600)).await.unwrap());
+    assert!(
+        store
+            .lock("lapsing", Duration::from_millis(200))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let session = |id: &str, expires_at: Timestamp| SessionRecord {
+        id: id.to_owned(),
+        scope: "s".into(),
+        route: "GET /r".into(),
+        grants: 2,
+        remaining: 2,
+        expires_at,
+        receipt: Receipt::success("test", "ref", now),
+    };
+    let long_ago = Timestamp::from_unix(now.unix() - 3 * 86_400);
+    store
+        .create_session(session("sess_old", long_ago), now)
+        .await
+        .unwrap();
+    store
+        .create_session(
+            session("sess_live", now.plus(Duration::from_secs(600))),
+            now,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    // One row per table and round: the batch bounds the work.
+    assert_eq!(store.delete_expired(1).await.unwrap(), 3);
+    assert_eq!(store.delete_expired(1000).await.unwrap(), 0);
+    assert!(store.is_claimed("long").await.unwrap());
+    assert!(!store.is_claimed("short").await.unwrap());
+    assert!(store.session("sess_old").await.unwrap().is_none());
+    assert_eq!(
+        store.session("sess_live").await.unwrap().unwrap().remaining,
+        2
+    );
+    assert!(store.claim("short", Duration::from_secs(5)).await.unwrap());
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_deletes_expired_rows() {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("cleanup-") + ".db");
+    let store = SqlStore::connect(&format!("sqlite://{}", path.display()), "mpp_")
+        .await
+        .unwrap();
+    expired_rows_are_deleted(store).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_reports_what_to_fix() {
+    let bad_prefix = SqlStore::connect("sqlite::memory:", "Mpp-")
+        .await
+        .unwrap_err();
+    assert!(
+        bad_prefix.to_string().contains("MPP_STORE_PREFIX"),
+        "{bad_prefix}"
+    );
+    let no_dir = SqlStore::connect("sqlite:///nonexistent-dir/for/sure/mpp.db", "mpp_")
+        .await
+        .unwrap_err();
+    assert!(
+        no_dir
+            .to_string()
+            .contains("cannot open `sqlite:///nonexistent-dir"),
+        "{no_dir}"
+    );
+    let not_sql = SqlStore::connect("mysql://db", "mpp_").await.unwrap_err();
+    assert!(not_sql.to_string().contains("sqlite://"), "{not_sql}");
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_deletes_expired_rows() {
+    let url = match std::env::var("MPP_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("MPP_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL store tests")
+        }
+        _ => {
+            eprintln!("skipped: set MPP_TEST_POSTGRES_URL to run the PostgreSQL cleanup test");
+            return;
+        }
+    };
+    let store = SqlStore::connect(&url, &unique("mpp_c")).await.unwrap();
+    expired_rows_are_deleted(store).await;
+}
+
+#[cfg(feature = "postgres")]
+mod outage {
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use mpp_runtime::store::SqlStore;
+    use mpp_runtime::wire::ProblemType;
+    use mpp_runtime::*;
+
+    use super::support::*;
+
+    /// A throwaway PostgreSQL cluster on its own port, run as the `postgres`
+    /// user when the tests run as root (the server refuses root).
+    struct PrivatePostgres {
+        child: Option<Child>,
+        bin: PathBuf,
+        data: PathBuf,
+        port: u16,
+        as_postgres: bool,
+    }
+
+    fn server_binaries() -> Option<PathBuf> {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| Some(entry.ok()?.path().join("bin")))
+            .filter(|bin| bin.join("postgres").exists() && bin.join("initdb").exists())
+            .collect();
+        versions.sort();
+        versions.pop()
+    }
+
+    fn is_root() -> bool {
+        Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+    }
+
+    impl PrivatePostgres {
+        fn command(&self, program: &str) -> Command {
+            let path = self.bin.join(program);
+            if self.as_postgres {
+                let mut command = Command::new("setpriv");
+                command
+                    .args([
+                        "--reuid=postgres",
+                        "--regid=postgres",
+                        "--init-groups",
+                        "--",
+                    ])
+                    .arg(path);
+                command
+            } else {
+                Command::new(path)
+            }
+        }
+
+        fn init() -> Option<Self> {
+            let Some(bin) = server_binaries() else {
+                if std::env::var_os("CI").is_some() {
+                    panic!(
+                        "no PostgreSQL server binaries under /usr/lib/postgresql: CI must run the outage test"
+                    );
+                }
+                eprintln!("skipped: no PostgreSQL server binaries under /usr/lib/postgresql");
+                return None;
+            };
+            let data = std::env::temp_dir().join(format!(
+                "mpp-pg-outage-{}-{:x}",
+                std::process::id(),
+                random::u128() >> 64
+            ));
+            std::fs::create_dir_all(&data).unwrap();
+            let as_postgres = is_root();
+            if as_postgres {
+                let status = Command::new("chown")
+                    .args(["-R", "postgres:postgres"])
+                    .arg(&data)
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "chown of the data directory failed");
+            }
+            let server = Self {
+                child: None,
+                bin,
+                data,
+                port: free_port(),
+                as_postgres,
+            };
+            let out = server
+                .command("initdb")
+                .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+                .arg(&server.data)
+                .stdout(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(server)
+        }
+
+        fn start(&mut self) {
+            let child = self
+                .command("postgres")
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-p", &self.port.to_string(), "-k"])
+                .arg(&self.data)
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            self.child = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+                assert!(Instant::now() < deadline, "postgres did not start");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        fn url(&self) -> String {
+            format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        }
+
+        /// Immediate shutdown, as when the database host goes away.
+        fn stop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = Command::new("kill")
+                    .args(["-QUIT", &child.id().to_string()])
+                    .status();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    impl Drop for PrivatePostgres {
+        fn drop(&mut self) {
+            self.stop();
+            let _ = std::fs::remove_dir_all(&self.data);
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_outage_fails_closed_and_the_gate_recovers() {
+        let Some(mut server) = PrivatePostgres::init() else {
+            return;
+        };
+        server.start();
+        let store = SqlStore::connect(&server.url(), "mpp_").await.unwrap();
+        let rail = TestRail::new("test");
+        let gate = Gate::builder(config().build().unwrap())
+            .rail(Shared(rail.clone()))
+            .store(store)
+            .build()
+            .unwrap();
+        let metered = route(
+            &gate,
+            "/m",
+            PaymentSpec::new().amount("1.00").grants(3).scope("m"),
+        );
+        let single = route(&gate, "/r", PaymentSpec::new().amount("1.00").scope("s"));
+
+        // A session bought before the outage.
+        let c = challenge(&gate, &metered, "/m").await;
+        let grant = granted(gate.admit(&metered, with_auth("/m", &pay(&c, "ok"))).await);
+        let session = grant
+            .session()
+            .expect("a metered grant opens a session")
+            .id
+            .clone();
+        // A paid credential not yet presented.
+        let c = challenge(&gate, &single, "/r").await;
+        let paid = pay(&c, "ok");
+        assert_eq!(rail.settled(), 1);
+
+        server.stop();
+        let refused = denied(gate.admit(&single, with_auth("/r", &paid)).await);
+        assert_eq!(refused.status, 503, "{}", refused.body_text());
+        assert_eq!(problem(&refused), ProblemType::ServiceUnavailable);
+        let refused = denied(
+            gate.admit(&metered, with_auth("/m", &session_auth(&session)))
+                .await,
+        );
+        assert_eq!(refused.status, 503, "a session is never spent blind");
+        assert_eq!(
+            rail.settled(),
+            1,
+            "nothing is charged while the store is down"
+        );
+
+        // The database comes back (crash recovery of the same data): the
+        // credential is still good and the session still holds its credits.
+        server.start();
+        let grant = granted_after_recovery(&gate, &single, "/r", &paid).await;
+        assert_eq!(grant.receipt().method, "test");
+        let spent = granted(
+            gate.admit(&metered, with_auth("/m", &session_auth(&session)))
+                .await,
+        );
+        assert_eq!(spent.session().unwrap().remaining, 1, "3 bought, 2 used");
+        assert_eq!(rail.settled(), 2);
+    }
+}
