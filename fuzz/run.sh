@@ -44,10 +44,16 @@ for target in "${TARGETS[@]}"; do
   mkdir -p "$work" "artifacts/$target"
   echo "==> fuzz $target for ${SECONDS_EACH}s"
   # -max_len: headers above the parsers' 32 KiB limit are refused whole.
-  if ! cargo fuzz run -O "$target" "$work" "corpus/$target" -- \
+  # libFuzzer reports every new input; that goes to a log, and only its
+  # summary (or, after a crash, its end) is shown.
+  log="target/fuzz-$target.log"
+  if cargo fuzz run -O "$target" "$work" "corpus/$target" -- \
       -max_total_time="$SECONDS_EACH" -max_len=40000 -timeout=10 \
-      -rss_limit_mb=2048 -print_final_stats=1; then
+      -rss_limit_mb=2048 -print_final_stats=1 > "$log" 2>&1; then
+    grep -E '^Done [0-9]+ runs|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
+  else
     failed+=("$target")
+    tail -n 80 "$log"
   fi
 done
 

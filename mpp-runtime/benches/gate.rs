@@ -95,7 +95,7 @@ fn gate_benches(c: &mut Criterion) {
         grants: u32::MAX,
         remaining: u32::MAX,
         expires_at: now.plus(Duration::from_secs(3600)),
-        receipt: Receipt::success("test", "ref", now),
+        receipt: Receipt::success("test", "ref", now).into(),
     };
     runtime
         .block_on(store.create_session(record("sess_bench"), now))

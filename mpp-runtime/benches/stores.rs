@@ -78,7 +78,7 @@ fn store_benches(c: &mut Criterion) {
             grants: i32::MAX as u32,
             remaining: i32::MAX as u32,
             expires_at: now.plus(Duration::from_secs(3600)),
-            receipt: Receipt::success("test", "ref", now),
+            receipt: Receipt::success("test", "ref", now).into(),
         };
         runtime.block_on(store.create_session(record, now)).unwrap();
         c.bench_function(&format!("spend_session/{name}"), |b| {

@@ -25,7 +25,7 @@ async fn two_hundred_spends_on_a_ten_grant_session_succeed_ten_times() {
                 grants: 10,
                 remaining: 10,
                 expires_at: now.plus(Duration::from_secs(60)),
-                receipt: Receipt::success("test", "ref", now),
+                receipt: Receipt::success("test", "ref", now).into(),
             },
             now,
         )

@@ -60,7 +60,7 @@ fn session_record(id: &str) -> SessionRecord {
         grants: 10,
         remaining: 10,
         expires_at: Timestamp::from_unix(1_800_003_600),
-        receipt: Receipt::success("test", "ref", now),
+        receipt: Receipt::success("test", "ref", now).into(),
     }
 }
 

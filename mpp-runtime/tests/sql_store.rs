@@ -49,7 +49,7 @@ async fn expired_rows_are_deleted(store: SqlStore) {
         grants: 2,
         remaining: 2,
         expires_at,
-        receipt: Receipt::success("test", "ref", now),
+        receipt: Receipt::success("test", "ref", now).into(),
     };
     let long_ago = Timestamp::from_unix(now.unix() - 3 * 86_400);
     store

@@ -34,7 +34,7 @@ fn session(id: &str, scope: &str, grants: u32, expires_at: Timestamp) -> Session
         grants,
         remaining: grants,
         expires_at,
-        receipt: receipt("ref_session"),
+        receipt: receipt("ref_session").into(),
     }
 }
 

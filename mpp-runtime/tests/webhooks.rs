@@ -101,7 +101,8 @@ impl Fixture {
                             external_id: None,
                             timestamp: now.to_rfc3339(),
                             extensions: serde_json::Map::new(),
-                        },
+                        }
+                        .into(),
                     },
                     now,
                 )

@@ -25,8 +25,8 @@ use crate::store::{
     LockToken, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, StoreError,
 };
 use crate::wire::{
-    Authorization, Challenge, Credential, Problem, ProblemType, Receipt, SessionInfo, SessionToken,
-    Timestamp, headers,
+    Authorization, Challenge, Credential, EncodedReceipt, Problem, ProblemType, Receipt,
+    SessionInfo, SessionToken, Timestamp, headers,
 };
 
 /// How long a used challenge id is remembered past the challenge's expiry
@@ -267,7 +267,12 @@ async fn spend(gate: &GateInner, route: &Route, token: SessionToken) -> Admissio
     }
     let (kind, detail) = match outcome {
         SpendOutcome::Spent(record) => {
-            let info = session_info(&record);
+            let info = SessionInfo {
+                id: record.id,
+                remaining: record.remaining,
+                scope: record.scope,
+                expires_at: record.expires_at,
+            };
             gate.emit(&Event::SessionSpent {
                 route: &route.0.id,
                 session: &info,
@@ -589,13 +594,15 @@ async fn settle(
         }
     }
 
-    let receipt = Receipt {
+    // Encoded once: the paid response and every credit of its session
+    // answer with this header.
+    let receipt = EncodedReceipt::from(Receipt {
         method: offer.method.clone(),
         reference: settlement.reference.clone(),
         external_id: settlement.external_id.clone(),
         timestamp: now.to_rfc3339(),
         extensions: settlement.receipt_fields.clone(),
-    };
+    });
     // A session the store refused is kept and written later (see
     // `pending`): the payer gets its id now and loses no credit.
     let (mut session, unsaved) = if inner.price.grants > 1 {
@@ -647,7 +654,7 @@ async fn settle(
             offer_index,
             settlement,
             challenge,
-            receipt.clone(),
+            receipt.receipt().clone(),
         );
         return Ok(Grant::new(receipt, Some(credential), None).deferred(hold));
     }
@@ -655,12 +662,12 @@ async fn settle(
         route: &inner.id,
         challenge_id: &id,
         settlement: &settlement,
-        receipt: &receipt,
+        receipt: receipt.receipt(),
     });
     if inner.price.grants > 1 && session.is_none() {
         gate.emit(&Event::SessionNotRecorded {
             route: &inner.id,
-            receipt: &receipt,
+            receipt: receipt.receipt(),
             credits_lost: inner.price.grants - 1,
         });
     }
@@ -741,7 +748,7 @@ async fn record_settlement(
 async fn create_session(
     gate: &GateInner,
     route: &RouteInner,
-    receipt: &Receipt,
+    receipt: &EncodedReceipt,
     now: Timestamp,
 ) -> Result<SessionInfo, Option<SessionRecord>> {
     let id = match crate::random::session_id() {

@@ -27,7 +27,7 @@ use crate::spec::RouteSpec;
 use crate::state::State;
 use crate::store::{MemoryStore, Store};
 use crate::suggest;
-use crate::wire::{Credential, Problem, Receipt, SessionInfo, headers};
+use crate::wire::{Credential, EncodedReceipt, Problem, Receipt, SessionInfo, headers};
 
 /// The outcome of [`Gate::admit`].
 #[derive(Debug)]
@@ -48,8 +48,7 @@ pub enum Admission {
 /// yields nothing, so no receipt is ever sent for money not taken; a grant
 /// dropped undecided releases its authorization.
 pub struct Grant {
-    pub(crate) receipt: Receipt,
-    pub(crate) receipt_header: String,
+    pub(crate) receipt: EncodedReceipt,
     pub(crate) credential: Option<Credential>,
     pub(crate) session: Option<SessionInfo>,
     pub(crate) session_header: Option<String>,
@@ -74,12 +73,11 @@ impl fmt::Debug for Grant {
 
 impl Grant {
     pub(crate) fn new(
-        receipt: Receipt,
+        receipt: EncodedReceipt,
         credential: Option<Credential>,
         session: Option<SessionInfo>,
     ) -> Self {
         Self {
-            receipt_header: receipt.to_header(),
             session_header: session.as_ref().map(SessionInfo::to_header),
             receipt,
             credential,
@@ -146,7 +144,7 @@ impl Grant {
     /// released.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
         let paid = self.deferred.is_none() && !self.released;
-        std::iter::once((headers::PAYMENT_RECEIPT, self.receipt_header.as_str()))
+        std::iter::once((headers::PAYMENT_RECEIPT, self.receipt.header()))
             .filter(move |_| paid)
             .chain(
                 self.session_header
@@ -159,7 +157,7 @@ impl Grant {
     /// The receipt, credential and session, by value. A deferred payment
     /// still awaiting capture is released.
     pub fn into_parts(self) -> (Receipt, Option<Credential>, Option<SessionInfo>) {
-        (self.receipt, self.credential, self.session)
+        (self.receipt.into_receipt(), self.credential, self.session)
     }
 }
 

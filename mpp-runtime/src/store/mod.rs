@@ -27,7 +27,7 @@ pub use settlement::{PaymentStatus, SettlementRecord};
 pub use sql::SqlStore;
 
 use crate::BoxFuture;
-use crate::wire::{Receipt, Timestamp};
+use crate::wire::{EncodedReceipt, Timestamp};
 
 /// The store could not answer. Requests fail closed with a 503.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -68,8 +68,10 @@ pub struct SessionRecord {
     pub remaining: u32,
     /// When it stops being accepted.
     pub expires_at: Timestamp,
-    /// The receipt of the payment that bought it.
-    pub receipt: Receipt,
+    /// The receipt of the payment that bought it, with its header value
+    /// (`Receipt::into` builds one; stores that keep the header text use
+    /// [`EncodedReceipt::parse`]).
+    pub receipt: EncodedReceipt,
 }
 
 impl fmt::Debug for SessionRecord {

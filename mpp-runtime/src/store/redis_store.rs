@@ -17,7 +17,7 @@ use redis::{AsyncCommands, Script, Value as RedisValue};
 use super::codec::{settlement_from, settlement_json};
 use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
 use crate::BoxFuture;
-use crate::wire::{Receipt, Timestamp};
+use crate::wire::{EncodedReceipt, Timestamp};
 
 /// How long a session outlives its expiry in Redis (so a late spend is
 /// answered "expired", not "not found").
@@ -171,7 +171,7 @@ fn session_from(id: &str, fields: &[(String, String)]) -> Result<SessionRecord, 
         grants: small("grants")?,
         remaining: small("remaining")?,
         expires_at: Timestamp::from_unix(number("expires_at")?),
-        receipt: Receipt::parse(field(fields, "receipt").ok_or_else(corrupt)?)
+        receipt: EncodedReceipt::parse(field(fields, "receipt").ok_or_else(corrupt)?)
             .map_err(|_| corrupt())?,
     })
 }
@@ -260,7 +260,7 @@ impl Store for RedisStore {
                 .arg(session.grants)
                 .arg(session.remaining)
                 .arg(session.expires_at.unix())
-                .arg(session.receipt.to_header())
+                .arg(session.receipt.header())
                 .arg(expire_at_ms)
                 .invoke_async(&mut self.connection())
                 .await

@@ -19,7 +19,7 @@ pub mod timestamp;
 pub use challenge::{Challenge, ChallengeError};
 pub use credential::{Authorization, Credential, CredentialError, SessionToken};
 pub use problem::{Problem, ProblemType};
-pub use receipt::{Receipt, ReceiptError};
+pub use receipt::{EncodedReceipt, Receipt, ReceiptError};
 pub use request::{PaymentRequest, RequestError};
 pub use session::{SessionHeaderError, SessionInfo};
 pub use timestamp::{Timestamp, TimestampError};

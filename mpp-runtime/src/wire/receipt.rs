@@ -30,6 +30,83 @@ pub struct Receipt {
     pub extensions: Map<String, Value>,
 }
 
+/// A receipt together with its `Payment-Receipt` value, encoded once and
+/// shared: cloning it is a reference count. A metered session keeps one, so
+/// each credit spent answers with the same header without encoding it
+/// again; it dereferences to the [`Receipt`].
+///
+/// ```
+/// use mpp_runtime::wire::{EncodedReceipt, Receipt, Timestamp};
+/// let receipt = Receipt::success("stripe", "pi_123", Timestamp::from_unix(0));
+/// let encoded = EncodedReceipt::from(receipt.clone());
+/// assert_eq!(encoded.header(), receipt.to_header());
+/// assert_eq!(encoded.reference, "pi_123");
+/// let stored = EncodedReceipt::parse(encoded.header()).unwrap();
+/// assert_eq!(stored, encoded);
+/// ```
+#[derive(Clone)]
+pub struct EncodedReceipt(std::sync::Arc<(Receipt, Box<str>)>);
+
+impl EncodedReceipt {
+    /// Parses a `Payment-Receipt` value and keeps it as the header.
+    pub fn parse(header: &str) -> Result<Self, ReceiptError> {
+        let header = header.trim();
+        let receipt = Receipt::parse(header)?;
+        Ok(Self(std::sync::Arc::new((receipt, header.into()))))
+    }
+
+    /// The `Payment-Receipt` header value.
+    pub fn header(&self) -> &str {
+        &self.0.1
+    }
+
+    /// The receipt.
+    pub fn receipt(&self) -> &Receipt {
+        &self.0.0
+    }
+
+    /// The receipt by value (a copy only if it is shared).
+    pub fn into_receipt(self) -> Receipt {
+        match std::sync::Arc::try_unwrap(self.0) {
+            Ok((receipt, _)) => receipt,
+            Err(shared) => shared.0.clone(),
+        }
+    }
+}
+
+impl From<Receipt> for EncodedReceipt {
+    fn from(receipt: Receipt) -> Self {
+        let header = receipt.to_header().into_boxed_str();
+        Self(std::sync::Arc::new((receipt, header)))
+    }
+}
+
+impl std::ops::Deref for EncodedReceipt {
+    type Target = Receipt;
+
+    fn deref(&self) -> &Receipt {
+        &self.0.0
+    }
+}
+
+impl PartialEq for EncodedReceipt {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.0 == other.0.0
+    }
+}
+
+impl PartialEq<Receipt> for EncodedReceipt {
+    fn eq(&self, other: &Receipt) -> bool {
+        self.0.0 == *other
+    }
+}
+
+impl std::fmt::Debug for EncodedReceipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.0.fmt(f)
+    }
+}
+
 /// Why a `Payment-Receipt` value could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ReceiptError {

@@ -58,13 +58,20 @@ impl SessionInfo {
     /// assert_eq!(SessionInfo::parse(&header).unwrap(), info);
     /// ```
     pub fn to_header(&self) -> String {
-        let mut out = String::with_capacity(96 + self.id.len() + self.scope.len());
-        // Session ids and scopes are restricted to header-safe characters by
-        // construction, so quoting cannot fail; fall back to an empty value
-        // rather than panic if a custom store ever returns something odd.
+        let expires = self.expires_at.to_rfc3339_bytes();
+        let expires = std::str::from_utf8(&expires).unwrap_or_default();
+        let mut out = String::with_capacity(64 + self.id.len() + self.scope.len());
+        // Session ids and scopes are header-safe by construction and are
+        // copied as they are; anything else (a custom store returning
+        // something odd) goes through the quoting rules, and a value that
+        // cannot be quoted is written empty rather than panicking.
         let push = |out: &mut String, name: &str, value: &str| {
-            if !out.is_empty() {
-                out.push_str(", ");
+            if value.bytes().all(is_plain) {
+                out.push_str(name);
+                out.push_str("=\"");
+                out.push_str(value);
+                out.push('"');
+                return;
             }
             let mark = out.len();
             if auth_params::push_param(out, name, value).is_err() {
@@ -74,13 +81,14 @@ impl SessionInfo {
             }
         };
         push(&mut out, "id", &self.id);
-        push(&mut out, "remaining", &self.remaining.to_string());
+        // Digits and the timestamp need no quoting.
+        out.push_str(", remaining=\"");
+        push_decimal(&mut out, self.remaining);
+        out.push_str("\", ");
         push(&mut out, "scope", &self.scope);
-        push(
-            &mut out,
-            "expiresAt",
-            std::str::from_utf8(&self.expires_at.to_rfc3339_bytes()).unwrap_or_default(),
-        );
+        out.push_str(", expiresAt=\"");
+        out.push_str(expires);
+        out.push('"');
         out
     }
 
@@ -109,6 +117,28 @@ impl SessionInfo {
                 .map_err(|_| SessionHeaderError::Field("expiresAt"))?,
         })
     }
+}
+
+/// Appends `n` in decimal (without `fmt`'s machinery: this runs on every
+/// session spend).
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+}
+
+/// A byte that needs no escaping inside a quoted header value: printable
+/// ASCII other than `"` and `\`.
+fn is_plain(byte: u8) -> bool {
+    (byte.is_ascii_graphic() && byte != b'"' && byte != b'\\') || byte == b' '
 }
 
 /// Whether `value` has an ASCII control character other than tab, which
@@ -140,5 +170,25 @@ mod tests {
             "id=\"sess\t1\", remaining=\"2\", scope=\"a\", expiresAt=\"2026-01-01T01:00:00Z\"";
         let info = SessionInfo::parse(tab).unwrap();
         assert_eq!(SessionInfo::parse(&info.to_header()).unwrap(), info);
+    }
+
+    #[test]
+    fn every_count_and_any_text_round_trips() {
+        for remaining in [0, 7, 10, 999_999, u32::MAX] {
+            for (id, scope) in [
+                ("sess_abc-_9", "report.basic"),
+                ("sess with \"quotes\" and \\", "caf\u{e9}"),
+            ] {
+                let info = SessionInfo {
+                    id: id.into(),
+                    remaining,
+                    scope: scope.into(),
+                    expires_at: Timestamp::from_unix(1_767_225_600),
+                };
+                let header = info.to_header();
+                assert!(header.contains(&format!("remaining=\"{remaining}\"")));
+                assert_eq!(SessionInfo::parse(&header).unwrap(), info, "{header}");
+            }
+        }
     }
 }

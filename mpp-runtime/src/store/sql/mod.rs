@@ -29,7 +29,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::codec::{settlement_from, settlement_json};
 use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
 use crate::BoxFuture;
-use crate::wire::{Receipt, Timestamp};
+use crate::wire::{EncodedReceipt, Timestamp};
 use statements::{Statements, Tables};
 
 /// How long a session row outlives its expiry (a late spend is answered
@@ -245,7 +245,7 @@ where
         grants: get_u32("grants")?,
         remaining: get_u32("remaining")?,
         expires_at: Timestamp::from_unix(u64::try_from(expires).map_err(|_| corrupt())?),
-        receipt: Receipt::parse(&receipt).map_err(|_| corrupt())?,
+        receipt: EncodedReceipt::parse(&receipt).map_err(|_| corrupt())?,
     })
 }
 
@@ -330,7 +330,7 @@ impl Store for SqlStore {
                 })
             };
             let (grants, remaining) = (count(session.grants)?, count(session.remaining)?);
-            let receipt = session.receipt.to_header();
+            let receipt = session.receipt.header();
             let purge_at = expires
                 .saturating_mul(1000)
                 .saturating_add(SESSION_GRACE_MS);
@@ -341,7 +341,7 @@ impl Store for SqlStore {
                 .bind(grants)
                 .bind(remaining)
                 .bind(expires)
-                .bind(&receipt)
+                .bind(receipt)
                 .bind(purge_at)
                 .fetch_optional(pool)
                 .await
