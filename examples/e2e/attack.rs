@@ -3,7 +3,8 @@
 //! emulator (`tools/stripe-emulator`).
 //!
 //! - Concurrent metered spends across both processes: exactly the credits
-//!   bought are served, never one more.
+//!   bought are served, never one more, every other spend is a 402
+//!   `session/exhausted`, and afterwards every session is spent out.
 //! - A storm of replays of one paid credential against both processes at
 //!   once: exactly one access, and the emulator created exactly one
 //!   PaymentIntent for that challenge.
@@ -12,11 +13,18 @@
 //! - Afterwards: no panic in either server's output, and every payment
 //!   settled once per challenge on the emulator.
 //!
+//! No request is retried: a 503 fails the test. (A store can commit a
+//! spend or a claim and still answer 503 when the answer comes too late;
+//! a retry would then spend a second credit, or turn the paid access into
+//! a replay, and the counts would no longer prove "exactly the paid
+//! accesses".)
+//!
 //! Needs `MPP_TEST_STRIPE_API_BASE` and at least one of
 //! `MPP_TEST_REDIS_URL` / `MPP_TEST_POSTGRES_URL` (`.ci/run` sets them);
 //! without them it prints that it skipped, unless `CI` is set, where it
-//! fails. Uses a fresh Redis key prefix per run, and tables prefixed
-//! `mpp_attack_` on PostgreSQL.
+//! fails. Uses a fresh Redis key prefix and a fresh PostgreSQL table prefix
+//! per run; the PostgreSQL tables are dropped when the run ends (through
+//! `mpp_actix::runtime`: this file is actix-shop's test).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
@@ -206,19 +214,44 @@ fn get(port: u16, path: &str, authorization: Option<&str>) -> Answer {
     }
 }
 
-/// A request retried while the answer is a 503 (a store hiccup under
-/// load: nothing was charged or spent, and the protocol says retry).
-fn get_settled(port: u16, path: &str, authorization: &str, unavailable: &Mutex<u32>) -> Answer {
-    for _ in 0..20 {
-        let answer = get(port, path, Some(authorization));
-        if answer.status != 503 {
-            return answer;
+/// One request, answered on its merits: never retried, and a 503 fails
+/// the test (see the module documentation).
+fn get_answered(port: u16, path: &str, authorization: &str) -> Answer {
+    let answer = get(port, path, Some(authorization));
+    assert_ne!(
+        answer.status, 503,
+        "{path} answered 503 (a store timed out under this load; a spend or claim may have committed unserved): {answer:?}"
+    );
+    answer
+}
+
+/// A run's PostgreSQL tables, dropped when the run ends (after a failure
+/// too), after both servers have stopped.
+struct PostgresTables {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for PostgresTables {
+    fn drop(&mut self) {
+        let (url, prefix) = (self.url.clone(), self.prefix.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = actix_web::rt::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let store = mpp_actix::runtime::store::SqlStore::connect(&url, &prefix)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                store.drop_tables().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!(
+                "could not drop the attack's tables {}*: {dropped:?}",
+                self.prefix
+            );
         }
-        assert_eq!(answer.problem(), "service-unavailable", "{answer:?}");
-        *unavailable.lock().unwrap() += 1;
-        std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("{path} stayed unavailable");
 }
 
 /// `POST {base}{path}` (form) on the emulator, as JSON.
@@ -355,22 +388,29 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
         return;
     };
     for (kind, url) in stores {
-        let prefix = match kind {
-            "redis" => format!(
-                "mpp:attack:{}:{}:",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            ),
-            _ => "mpp_attack_".to_owned(),
+        let run = format!(
+            "{}_{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let (prefix, _tables) = match kind {
+            "redis" => (format!("mpp:attack:{run}:"), None),
+            _ => {
+                let prefix = format!("mpp_attack_{run}_");
+                let tables = PostgresTables {
+                    url: url.clone(),
+                    prefix: prefix.clone(),
+                };
+                (prefix, Some(tables))
+            }
         };
         println!("== attack through {kind} ({prefix})");
         let a = Server::start(bin, port_env, &base, &url, &prefix, &format!("{kind}-a"));
         let b = Server::start(bin, port_env, &base, &url, &prefix, &format!("{kind}-b"));
         let ports = [a.port, b.port];
-        let unavailable = Arc::new(Mutex::new(0u32));
         let mut paid_challenges: HashSet<String> = HashSet::new();
 
         // 1. Metered sessions bought on one process, spent concurrently on
@@ -399,14 +439,13 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
                 let sessions = sessions.clone();
                 let served = served.clone();
                 let tally = tally.clone();
-                let unavailable = unavailable.clone();
                 std::thread::spawn(move || {
                     for i in 0..SPENDS_EACH {
                         let id = &sessions[(t + i) % sessions.len()];
                         // Half the threads on each process, every session on both.
                         let port = ports[t % 2];
                         let auth = format!("Payment session=\"{id}\"");
-                        let answer = get_settled(port, "/report", &auth, &unavailable);
+                        let answer = get_answered(port, "/report", &auth);
                         tally.lock().unwrap().record(&answer);
                         match answer.status {
                             200 => *served.lock().unwrap().entry(id.clone()).or_insert(0) += 1,
@@ -429,6 +468,19 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
         assert_eq!(counts, vec![9; SESSIONS], "credits served per session");
         let tally = tally.lock().unwrap();
         assert_eq!(tally.served, 9 * SESSIONS, "{:?}", tally.statuses);
+        let spends = SPENDERS * SPENDS_EACH;
+        assert_eq!(
+            tally.statuses,
+            BTreeMap::from([(200, 9 * SESSIONS), (402, spends - 9 * SESSIONS)]),
+            "every spend served or refused as exhausted, once"
+        );
+        // Every credit bought was used by a served request: none spent
+        // without an answer.
+        for id in &sessions {
+            let after = get_answered(a.port, "/report", &format!("Payment session=\"{id}\""));
+            assert_eq!(after.status, 402, "{after:?}");
+            assert_eq!(after.problem(), "session/exhausted", "{after:?}");
+        }
         println!(
             "   metered: {SESSIONS} sessions, {} concurrent spends on 2 processes -> {:?}, served per session {counts:?}",
             SPENDERS * SPENDS_EACH,
@@ -445,9 +497,8 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
             .map(|t| {
                 let storm = storm.clone();
                 let storm_tally = storm_tally.clone();
-                let unavailable = unavailable.clone();
                 std::thread::spawn(move || {
-                    let answer = get_settled(ports[t % 2], "/quote", &storm, &unavailable);
+                    let answer = get_answered(ports[t % 2], "/quote", &storm);
                     if answer.status != 200 {
                         assert_refused(&answer, "replayed credential");
                         assert_eq!(answer.problem(), "invalid-challenge", "{answer:?}");
@@ -461,9 +512,9 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
         }
         let storm_tally = storm_tally.lock().unwrap();
         assert_eq!(
-            storm_tally.served, 1,
-            "replay storm: {:?}",
-            storm_tally.statuses
+            storm_tally.statuses,
+            BTreeMap::from([(200, 1), (402, STORM - 1)]),
+            "replay storm: one access, every other use a replay"
         );
         println!(
             "   replay storm: {STORM} concurrent uses of one credential -> {:?}",
@@ -543,7 +594,7 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
                 w if w.contains("session") => "/report",
                 _ => "/quote",
             };
-            let answer = get_settled(port, path, auth, &unavailable);
+            let answer = get_answered(port, path, auth);
             attack_tally.record(&answer);
             assert_refused(&answer, what);
         }
@@ -594,9 +645,8 @@ pub(crate) fn attack_the_example(bin: &str, port_env: &str) {
             );
         }
         println!(
-            "   emulator: one PaymentIntent for each of {} paid challenges; {} requests answered 503 and were retried",
-            paid_challenges.len(),
-            unavailable.lock().unwrap()
+            "   emulator: one PaymentIntent for each of {} paid challenges; no request answered 503",
+            paid_challenges.len()
         );
 
         // 5. No panic in either server.

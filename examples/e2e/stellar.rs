@@ -204,6 +204,9 @@ pub(crate) fn pays_the_example_on_stellar(bin: &str, port_env: &str) {
         "Stellar first, then card"
     );
     let c = unpaid.challenge("stellar");
+    // The network's clock (ledger close times) is the wall clock: what is
+    // included from now on was included after the challenge was issued.
+    rpc.now(unix_now());
     let request = c.request.fields();
     assert_eq!(
         request["amount"], "5000000",
@@ -258,9 +261,11 @@ pub(crate) fn pays_the_example_on_stellar(bin: &str, port_env: &str) {
     let replay = get(port, path, Some(&credential(&c, pull(&signed), None)));
     assert_eq!(replay.status, 402);
 
-    // Push: the payer submitted it and binds the hash to the challenge.
-    let pushed = rpc.include(&envelope("push", "good"), true, 5);
+    // Push: the payer submits the transfer once it has the challenge, and
+    // binds the hash to it.
     let c = get(port, path, None).challenge("stellar");
+    rpc.now(unix_now());
+    let pushed = rpc.include(&envelope("push", "good"), true, 0);
     let paid = get(
         port,
         path,
@@ -318,6 +323,7 @@ pub(crate) fn pays_the_example_on_stellar_with_sponsored_fees(bin: &str, port_en
     let path = "/weather";
 
     let c = get(port, path, None).challenge("stellar");
+    rpc.now(unix_now());
     assert_eq!(
         c.request.fields()["methodDetails"],
         json!({"credentialTypes": ["transaction"], "feePayer": true, "network": "stellar:testnet"})

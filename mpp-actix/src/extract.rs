@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, Responder, web};
-use mpp_runtime::handler::{self, PaidRoute};
-use mpp_runtime::{Gate, Grant, RequestView, Response};
+use mpp_runtime::handler::{self, Intake, PaidRoute};
+use mpp_runtime::{Gate, Grant, Response};
 
 use crate::paid::{Paid, add_payment_headers};
 
@@ -15,7 +15,7 @@ use crate::paid::{Paid, add_payment_headers};
 /// every other extractor and the body have succeeded.
 pub struct PaidContext<R> {
     gate: Option<Gate>,
-    view: Option<RequestView>,
+    intake: Option<Intake>,
     request: HttpRequest,
     _route: PhantomData<fn() -> R>,
 }
@@ -23,8 +23,8 @@ pub struct PaidContext<R> {
 impl<R: PaidRoute> PaidContext<R> {
     /// Decides the payment: the grant, or the response to send instead.
     pub async fn admit(&mut self) -> Result<Box<Grant>, Response> {
-        match (&self.gate, self.view.take()) {
-            (Some(gate), Some(view)) => handler::admit::<R>(gate, view).await,
+        match (&self.gate, self.intake.take()) {
+            (Some(gate), Some(intake)) => handler::decide(gate, intake).await,
             (Some(_), None) => Err(handler::internal_error(
                 "An internal payment error occurred.",
             )),
@@ -60,9 +60,13 @@ impl<R: PaidRoute> FromRequest for PaidContext<R> {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let gate = gate(req);
+        let intake = gate
+            .as_ref()
+            .map(|gate| handler::intake::<R>(gate, &crate::request::Source(req)));
         ready(Ok(Self {
-            gate: gate(req),
-            view: Some(crate::request::view(req)),
+            gate,
+            intake,
             request: req.clone(),
             _route: PhantomData,
         }))

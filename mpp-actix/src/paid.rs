@@ -124,19 +124,29 @@ fn header_name(name: &str) -> Result<HeaderName, InvalidHeaderName> {
 /// response: `Payment-Receipt`, `Payment-Session`, `Cache-Control: private`.
 pub(crate) fn add_payment_headers(response: &mut HttpResponse, grant: &Grant) {
     // Receipts go only on successful responses.
-    if !response.status().is_success() || grant.headers().next().is_none() {
+    let Some(paid) = grant.payment_headers() else {
+        return;
+    };
+    if !response.status().is_success() {
         return;
     }
     let headers = response.headers_mut();
-    for (name, value) in grant.headers() {
-        if let (Ok(name), Ok(value)) = (header_name(name), HeaderValue::from_str(value)) {
-            headers.insert(name, value);
-        }
+    // A session's receipt is the same for every credit: validated once.
+    if let Some(value) = paid
+        .receipt
+        .cached(|header| HeaderValue::from_str(header).ok())
+    {
+        headers.insert(PAYMENT_RECEIPT.clone(), value);
     }
-    let existing = headers.get(CACHE_CONTROL).and_then(|v| v.to_str().ok());
-    let value = match private_cache_control(existing) {
-        Cow::Borrowed("private") => Ok(PRIVATE.clone()),
-        cache => HeaderValue::from_str(&cache),
+    if let Some(value) = paid.session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(PAYMENT_SESSION.clone(), value);
+    }
+    let value = match headers.get(CACHE_CONTROL) {
+        None => Ok(PRIVATE.clone()),
+        Some(existing) => match private_cache_control(existing.to_str().ok()) {
+            Cow::Borrowed("private") => Ok(PRIVATE.clone()),
+            cache => HeaderValue::from_str(&cache),
+        },
     };
     if let Ok(value) = value {
         headers.insert(CACHE_CONTROL, value);

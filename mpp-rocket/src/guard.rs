@@ -2,8 +2,8 @@
 
 use std::marker::PhantomData;
 
-use mpp_runtime::handler::{self, PaidRoute};
-use mpp_runtime::{Gate, Grant, RequestView, Response};
+use mpp_runtime::handler::{self, Intake, PaidRoute};
+use mpp_runtime::{Gate, Grant, Response};
 
 use crate::Paid;
 use crate::fairing::FairingAttached;
@@ -15,15 +15,15 @@ use rocket::{Ignite, Request, Rocket, Sentinel};
 /// every other guard and the body have succeeded.
 pub struct PaidContext<R> {
     gate: Option<Gate>,
-    view: Option<RequestView>,
+    intake: Option<Intake>,
     _route: PhantomData<fn() -> R>,
 }
 
 impl<R: PaidRoute> PaidContext<R> {
     /// Decides the payment: the grant, or the response to send instead.
     pub async fn admit(&mut self) -> Result<Box<Grant>, Response> {
-        match (&self.gate, self.view.take()) {
-            (Some(gate), Some(view)) => handler::admit::<R>(gate, view).await,
+        match (&self.gate, self.intake.take()) {
+            (Some(gate), Some(intake)) => handler::decide(gate, intake).await,
             (Some(_), None) => Err(handler::internal_error(
                 "An internal payment error occurred.",
             )),
@@ -46,9 +46,13 @@ impl<'r, R: PaidRoute> FromRequest<'r> for PaidContext<R> {
     type Error = std::convert::Infallible;
 
     async fn from_request(req: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        let gate = req.rocket().state::<Gate>().cloned();
+        let intake = gate
+            .as_ref()
+            .map(|gate| handler::intake::<R>(gate, &crate::request::Source(req)));
         Outcome::Success(Self {
-            gate: req.rocket().state::<Gate>().cloned(),
-            view: Some(crate::request::view(req)),
+            gate,
+            intake,
             _route: PhantomData,
         })
     }

@@ -1,11 +1,13 @@
 //! The responder a `#[paid]` handler returns.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mpp_runtime::handler;
 use mpp_runtime::response::private_cache_control;
+use mpp_runtime::wire::headers;
 use mpp_runtime::{Grant, Response};
 use rocket::http::{Header, Status};
 use rocket::request::Request;
@@ -61,14 +63,21 @@ impl<'r, 'o: 'r> Responder<'r, 'o> for Reply {
 /// response: `Payment-Receipt`, `Payment-Session`, `Cache-Control: private`.
 pub(crate) fn add_payment_headers(response: &mut rocket::Response<'_>, grant: &Grant) {
     // Receipts go only on successful responses.
-    if !response.status().class().is_success() || grant.headers().next().is_none() {
+    let Some(paid) = grant.payment_headers() else {
+        return;
+    };
+    if !response.status().class().is_success() {
         return;
     }
-    for (name, value) in grant.headers() {
-        response.set_raw_header(name, value.to_owned());
+    response.set_raw_header(headers::PAYMENT_RECEIPT, paid.receipt.header().to_owned());
+    if let Some(session) = paid.session {
+        response.set_raw_header(headers::PAYMENT_SESSION, session.to_owned());
     }
-    let cache = private_cache_control(response.headers().get_one("Cache-Control")).into_owned();
-    response.set_raw_header("Cache-Control", cache);
+    let cache = match private_cache_control(response.headers().get_one(headers::CACHE_CONTROL)) {
+        Cow::Borrowed("private") => Cow::Borrowed("private"),
+        cache => Cow::Owned(cache.into_owned()),
+    };
+    response.set_raw_header(headers::CACHE_CONTROL, cache);
 }
 
 /// A payment authorized for a `capture = "after"` route, waiting in the

@@ -1,6 +1,9 @@
 //! A framework-neutral view of a Rocket request.
 
+use std::borrow::Cow;
+
 use mpp_runtime::RequestView;
+use mpp_runtime::handler::RequestSource;
 use rocket::Request;
 use rocket::http::RawStr;
 
@@ -35,4 +38,18 @@ pub(crate) fn view(req: &Request<'_>) -> RequestView {
         }
     }
     view
+}
+
+/// A Rocket request as the gate reads it: headers in place, the whole view
+/// only on demand.
+pub(crate) struct Source<'r, 'i>(pub(crate) &'r Request<'i>);
+
+impl RequestSource for Source<'_, '_> {
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+        self.0.headers().get(name).map(Cow::Borrowed)
+    }
+
+    fn view(&self) -> RequestView {
+        view(self.0)
+    }
 }

@@ -7,14 +7,15 @@
 //! after every other guard and extractor has run, then hands the handler
 //! the values it asked for through [`FromGrant`].
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock, Weak};
 
-use crate::engine::{Admission, Gate, GateInner, Grant, Route};
+use crate::engine::{Admission, Gate, GateInner, Grant, Read, Route};
 use crate::error::ConfigError;
 use crate::request::RequestView;
 use crate::response::Response;
 use crate::spec::RouteSpec;
-use crate::wire::{Credential, ProblemType, Receipt, SessionInfo, headers};
+use crate::wire::{Authorization, Credential, ProblemType, Receipt, SessionInfo, headers};
 
 /// A handler annotated with `#[paid]`.
 pub trait PaidRoute: Send + Sync + 'static {
@@ -91,31 +92,117 @@ pub fn prepare<R: PaidRoute>(gate: &Gate) -> Result<Route, ConfigError> {
     Ok(route)
 }
 
+/// The route of `R` on `gate`: the one the handler kept, or prepared now
+/// (and kept). A misconfigured route is a 500, never access.
+fn route_of<R: PaidRoute>(gate: &Gate) -> Result<Route, Response> {
+    let slot = R::prepared();
+    if let Some(route) = slot.and_then(|slot| slot.get(gate)) {
+        return Ok(route.clone());
+    }
+    match prepare::<R>(gate) {
+        Ok(route) => {
+            if let Some(slot) = slot {
+                slot.keep(gate, &route);
+            }
+            Ok(route)
+        }
+        Err(e) => {
+            tracing::error!(route = %R::route_spec().id(), error = %e, "a paid route is misconfigured; refusing access");
+            Err(internal_error("This payment route is misconfigured."))
+        }
+    }
+}
+
 /// Decides a request for the handler of `R`: `Ok` with the grant to run the
 /// handler, `Err` with the response to send instead.
 pub async fn admit<R: PaidRoute>(
     gate: &Gate,
     request: RequestView,
 ) -> Result<Box<Grant>, Response> {
-    let slot = R::prepared();
-    let prepared;
-    let route = match slot.and_then(|slot| slot.get(gate)) {
-        Some(route) => route,
-        None => match prepare::<R>(gate) {
-            Ok(route) => {
-                if let Some(slot) = slot {
-                    slot.keep(gate, &route);
-                }
-                prepared = route;
-                &prepared
-            }
-            Err(e) => {
-                tracing::error!(route = %R::route_spec().id(), error = %e, "a paid route is misconfigured; refusing access");
-                return Err(internal_error("This payment route is misconfigured."));
-            }
-        },
+    let route = route_of::<R>(gate)?;
+    match gate.admit(&route, request).await {
+        Admission::Granted(grant) => Ok(grant),
+        Admission::Denied(response) => Err(response),
+    }
+}
+
+/// A framework's request, as [`intake`] reads it: the credential header in
+/// place, and a whole [`RequestView`] only when something keeps the request
+/// (a precondition, a settlement). A 402 or a session spend never copies
+/// the request.
+pub trait RequestSource {
+    /// Every value of the header `name` (ASCII case-insensitive), in order.
+    /// A value that is not UTF-8 is given lossily (it then fails to parse
+    /// as a credential, as it should).
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Cow<'a, str>> + 'a;
+
+    /// The whole request.
+    fn view(&self) -> RequestView;
+}
+
+impl RequestSource for RequestView {
+    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+        RequestView::header_values(self, name).map(Cow::Borrowed)
+    }
+
+    fn view(&self) -> RequestView {
+        self.clone()
+    }
+}
+
+/// A request taken in for a paid handler by [`intake`], to be decided by
+/// [`decide`] once every other guard or extractor has run.
+pub struct Intake(Result<(Route, Taken), Response>);
+
+enum Taken {
+    /// The route has preconditions: they see the whole request first
+    /// (boxed, so that the common case's futures stay small).
+    Whole(Box<RequestView>),
+    /// The credential header, read.
+    Read(Read),
+}
+
+impl std::fmt::Debug for Intake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.0 {
+            Ok((_, Taken::Whole(_))) => "whole request",
+            Ok((_, Taken::Read(Read::Missing))) => "no credential",
+            Ok((_, Taken::Read(Read::Malformed(_)))) => "malformed credential",
+            Ok((_, Taken::Read(Read::Session(_)))) => "session",
+            Ok((_, Taken::Read(Read::Credential(..)))) => "credential",
+            Err(_) => "refused",
+        };
+        f.debug_tuple("Intake").field(&state).finish()
+    }
+}
+
+/// Reads what the gate needs of `request` for the handler of `R`, without
+/// waiting on anything: the route, and either the parsed credential header
+/// (with the whole request only for a credential to settle) or, on a route
+/// with preconditions, the whole request.
+pub fn intake<R: PaidRoute>(gate: &Gate, request: &impl RequestSource) -> Intake {
+    Intake(route_of::<R>(gate).map(|route| {
+        let taken = if route.has_preconditions() {
+            Taken::Whole(Box::new(request.view()))
+        } else {
+            let authorization =
+                Authorization::from_values(request.header_values(gate.credential_header()));
+            Taken::Read(Read::new(authorization, || Arc::new(request.view())))
+        };
+        (route, taken)
+    }))
+}
+
+/// Decides a request [`intake`] took in: `Ok` with the grant to run the
+/// handler, `Err` with the response to send instead.
+pub async fn decide(gate: &Gate, intake: Intake) -> Result<Box<Grant>, Response> {
+    let admission = match intake.0? {
+        // Boxed: the whole request and the preconditions' state are kept
+        // out of the common path's future.
+        (route, Taken::Whole(request)) => Box::pin(gate.admit(&route, *request)).await,
+        (route, Taken::Read(read)) => gate.admit_read(&route, read).await,
     };
-    match gate.admit(route, request).await {
+    match admission {
         Admission::Granted(grant) => Ok(grant),
         Admission::Denied(response) => Err(response),
     }

@@ -95,7 +95,7 @@ pub use binding::{ChallengeKey, MIN_SECRET_LEN, SecretTooShort};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder, Defaults, Settings};
 pub use engine::verify;
-pub use engine::{Admission, Gate, GateBuilder, Grant, Route};
+pub use engine::{Admission, Gate, GateBuilder, Grant, PaymentHeaders, Route};
 pub use error::ConfigError;
 pub use events::Event;
 pub use precondition::{Check, Precondition, PreconditionRef, Verdict};

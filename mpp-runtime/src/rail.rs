@@ -17,7 +17,7 @@ use crate::price::Amount;
 use crate::request::RequestView;
 use crate::store::{Store, StoreError};
 use crate::webhook::Webhooks;
-use crate::wire::{Challenge, PaymentRequest, ProblemType};
+use crate::wire::{Challenge, PaymentRequest, ProblemType, Timestamp};
 
 /// The resolved price of a route, as rails see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,10 @@ pub struct SettleRequest {
     pub http: Arc<RequestView>,
     /// The gate's ledger of consumed proofs (transaction hashes, …).
     pub proofs: Proofs,
+    /// When the gate issued the challenge: its expiry less the gate's
+    /// challenge lifetime. A payment made on chain before this moment was
+    /// not made for this challenge.
+    pub issued_at: Timestamp,
 }
 
 /// The ledger of proofs a rail has consumed, kept in the gate's store, so a
@@ -153,6 +157,7 @@ impl fmt::Debug for SettleRequest {
             .field("price", &self.price)
             .field("route", &self.route)
             .field("idempotency_key", &self.idempotency_key)
+            .field("issued_at", &self.issued_at)
             .finish_non_exhaustive()
     }
 }

@@ -3,11 +3,15 @@
 //! (`MPP_TEST_POSTGRES_URL`) and Redis (`MPP_TEST_REDIS_URL`), a 10-credit
 //! session created by one process is read back after that process exited
 //! (a restarted application), then two separate processes (this test
-//! binary, started again as workers) spend it 250 times each, at the same
-//! instant: exactly 10 spends succeed.
+//! binary, started again as workers), each with its own gate on the shared
+//! store, present `Authorization: Payment session="…"` 250 times each, at
+//! the same instant: exactly 10 requests are granted, and the other 490 are
+//! each a 402 `session/exhausted` problem with a fresh, valid `Payment`
+//! challenge. Nothing else is answered, and nothing is charged.
 //!
 //! Without the URLs the server cases print that they skipped, unless `CI`
-//! is set, where they fail.
+//! is set, where they fail. Each run uses its own prefix; the PostgreSQL
+//! tables are dropped and the SQLite file deleted when the test ends.
 
 #![cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 #![allow(
@@ -17,13 +21,28 @@
     clippy::print_stdout
 )]
 
+#[path = "support/stores.rs"]
+mod stores;
+mod support;
+
+use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mpp_runtime::random;
-use mpp_runtime::store::{SessionRecord, SpendOutcome, Store};
-use mpp_runtime::wire::{Receipt, Timestamp};
+use mpp_runtime::store::{SessionRecord, Store};
+use mpp_runtime::wire::{Challenge, ProblemType, Receipt, Timestamp};
+use mpp_runtime::*;
+use serde_json::Value;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+use stores::Cleanup;
+use support::*;
+
+/// Credits of the shared session.
+const CREDITS: u32 = 10;
+/// Requests each worker process makes.
+const SPENDS_PER_PROCESS: usize = 250;
+const PROCESSES: usize = 2;
 
 /// The store `kind` at `url` with table/key `prefix`.
 async fn open(kind: &str, url: &str, prefix: &str) -> Arc<dyn Store> {
@@ -51,24 +70,115 @@ fn unix_ms() -> u128 {
         .as_millis()
 }
 
+/// The metered route every process serves, on a gate over `store`.
+fn gate_on(store: Arc<dyn Store>) -> (Gate, Route, Arc<TestRail>) {
+    let rail = TestRail::new("test");
+    let gate = Gate::builder(config().build().unwrap())
+        .rail(Shared(rail.clone()))
+        .store_arc(store)
+        .build()
+        .unwrap();
+    let route = route(
+        &gate,
+        "/r",
+        PaymentSpec::new()
+            .amount("1.00")
+            .grants(CREDITS)
+            .scope("metered"),
+    );
+    (gate, route, rail)
+}
+
+/// A session of the route above, as its paid request would have stored it.
 fn session_record(id: &str) -> SessionRecord {
-    let now = Timestamp::from_unix(1_800_000_000);
+    let now = Timestamp::now();
     SessionRecord {
         id: id.to_owned(),
         scope: "metered".into(),
         route: "GET /r".into(),
-        grants: 10,
-        remaining: 10,
-        expires_at: Timestamp::from_unix(1_800_003_600),
+        grants: CREDITS,
+        remaining: CREDITS,
+        expires_at: now.plus(Duration::from_secs(3600)),
         receipt: Receipt::success("test", "ref", now).into(),
     }
 }
 
+/// What one request was answered.
+enum Outcome {
+    /// Served, with the credits left.
+    Granted(u32),
+    /// A 402 `session/exhausted` with this fresh challenge id.
+    Exhausted(String),
+    /// Anything else, described.
+    Other(String),
+}
+
+/// Sorts an answer, checking a refusal is exactly a 402 session-exhausted
+/// problem carrying a fresh challenge this gate signed.
+fn classify(admission: Admission) -> Outcome {
+    let response = match admission {
+        Admission::Granted(grant) => {
+            return match grant.session() {
+                Some(info) if info.scope == "metered" && info.remaining < CREDITS => {
+                    Outcome::Granted(info.remaining)
+                }
+                other => Outcome::Other(format!("a grant with session {other:?}")),
+            };
+        }
+        Admission::Denied(response) => response,
+    };
+    let describe = |why: &str| {
+        Outcome::Other(format!(
+            "{why}: {} {}",
+            response.status,
+            response.body_text()
+        ))
+    };
+    if response.status != 402 {
+        return describe("not a 402");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&response.body) else {
+        return describe("not a JSON problem");
+    };
+    let kind = body["type"].as_str().and_then(ProblemType::from_uri);
+    if kind != Some(ProblemType::SessionExhausted) {
+        return describe("not session/exhausted");
+    }
+    if response.header("cache-control") != Some("no-store")
+        || response.header("payment-receipt").is_some()
+    {
+        return describe("cacheable, or with a receipt");
+    }
+    let Some(header) = response.header("www-authenticate") else {
+        return describe("no WWW-Authenticate");
+    };
+    let Ok(challenge) = Challenge::parse(header) else {
+        return describe("an unparsable challenge");
+    };
+    let fresh = challenge
+        .expires_at()
+        .is_some_and(|expires| expires > Timestamp::now());
+    let signed = ChallengeKey::new(SECRET)
+        .unwrap()
+        .verify_challenge(&challenge);
+    if !header.starts_with("Payment ")
+        || challenge.realm != REALM
+        || challenge.method != "test"
+        || !fresh
+        || !signed
+        || body["challengeId"] != challenge.id.as_str()
+    {
+        return describe("not a fresh Payment challenge of this gate");
+    }
+    Outcome::Exhausted(challenge.id)
+}
+
 /// Not a test on its own: the worker process the tests below start. With
-/// `MPP_TEST_SPEND_COUNT=0` it creates the 10-credit session and exits (the
-/// application before its restart); otherwise it spends
-/// `MPP_TEST_SPEND_COUNT` times on the session at the agreed instant and
-/// prints how many spends succeeded.
+/// `MPP_TEST_SPEND_COUNT=0` it stores the 10-credit session and exits (the
+/// application that sold it, before its restart); otherwise, at the agreed
+/// instant, it sends `MPP_TEST_SPEND_COUNT` concurrent requests with the
+/// session through its own gate on the shared store and prints what they
+/// were answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn spend_worker() {
     let (Ok(kind), Ok(url), Ok(prefix), Ok(id), Ok(count), Ok(start)) = (
@@ -82,42 +192,94 @@ async fn spend_worker() {
         return; // Only runs as a worker of the tests below.
     };
     let store = open(&kind, &url, &prefix).await;
-    let now = Timestamp::from_unix(1_800_000_000);
     let count: usize = count.parse().unwrap();
     if count == 0 {
         store
-            .create_session(session_record(&id), now)
+            .create_session(session_record(&id), Timestamp::now())
             .await
             .unwrap();
-        println!("\nSPENT=0");
+        println!("\nRESULT granted=0 exhausted=0 other=0 challenges=0 attempts=0 remaining=");
         return;
     }
+    let (gate, route, rail) = gate_on(store);
+    let auth = session_auth(&id);
     let start: u128 = start.parse().unwrap();
     let wait = start.saturating_sub(unix_ms());
     tokio::time::sleep(Duration::from_millis(u64::try_from(wait).unwrap())).await;
-    let spends: Vec<_> = (0..count)
+    let requests: Vec<_> = (0..count)
         .map(|_| {
-            let store = store.clone();
-            let id = id.clone();
-            tokio::spawn(async move {
-                matches!(
-                    store.spend_session(&id, "metered", now).await.unwrap(),
-                    SpendOutcome::Spent(_)
-                )
-            })
+            let (gate, route, auth) = (gate.clone(), route.clone(), auth.clone());
+            tokio::spawn(async move { classify(gate.admit(&route, with_auth("/r", &auth)).await) })
         })
         .collect();
-    let mut spent = 0;
-    for spend in spends {
-        if spend.await.unwrap() {
-            spent += 1;
+    let (mut remaining, mut challenges, mut others) = (Vec::new(), HashSet::new(), Vec::new());
+    let mut exhausted = 0;
+    for request in requests {
+        match request.await.unwrap() {
+            Outcome::Granted(left) => remaining.push(left.to_string()),
+            Outcome::Exhausted(challenge) => {
+                exhausted += 1;
+                challenges.insert(challenge);
+            }
+            Outcome::Other(what) => others.push(what),
         }
     }
-    println!("\nSPENT={spent}");
+    for other in others.iter().take(5) {
+        println!("\nOTHER {other}");
+    }
+    println!(
+        "\nRESULT granted={} exhausted={exhausted} other={} challenges={} attempts={} remaining={}",
+        remaining.len(),
+        others.len(),
+        challenges.len(),
+        rail.attempts(),
+        remaining.join(",")
+    );
 }
 
-/// Runs the worker process `count` times at once (see [`spend_worker`])
-/// and returns what each spent.
+/// What one worker reported.
+#[derive(Debug, Default)]
+struct Report {
+    granted: usize,
+    exhausted: usize,
+    other: usize,
+    challenges: usize,
+    attempts: usize,
+    remaining: Vec<u32>,
+}
+
+impl Report {
+    fn parse(stdout: &str) -> Self {
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .unwrap_or_else(|| panic!("worker printed no result: {stdout}"));
+        let mut report = Self::default();
+        for field in line.split_whitespace() {
+            let (name, value) = field.split_once('=').unwrap();
+            let number = || value.parse::<usize>().unwrap();
+            match name {
+                "granted" => report.granted = number(),
+                "exhausted" => report.exhausted = number(),
+                "other" => report.other = number(),
+                "challenges" => report.challenges = number(),
+                "attempts" => report.attempts = number(),
+                "remaining" => {
+                    report.remaining = value
+                        .split(',')
+                        .filter(|v| !v.is_empty())
+                        .map(|v| v.parse().unwrap())
+                        .collect();
+                }
+                other => panic!("unknown field {other} in {line}"),
+            }
+        }
+        report
+    }
+}
+
+/// Runs the worker process `processes` times at once (see
+/// [`spend_worker`]) and returns what each reported.
 fn run_workers(
     kind: &str,
     url: &str,
@@ -125,7 +287,7 @@ fn run_workers(
     id: &str,
     count: usize,
     processes: usize,
-) -> Vec<usize> {
+) -> Vec<Report> {
     let exe = std::env::current_exe().unwrap();
     let start_at = unix_ms() + 2_000;
     let workers: Vec<_> = (0..processes)
@@ -149,38 +311,58 @@ fn run_workers(
             let output = worker.wait_with_output().unwrap();
             let stdout = String::from_utf8_lossy(&output.stdout);
             assert!(output.status.success(), "a worker failed: {stdout}");
-            stdout
-                .lines()
-                .find_map(|l| l.split_once("SPENT=").map(|(_, n)| n))
-                .unwrap_or_else(|| panic!("worker printed no result: {stdout}"))
-                .trim()
-                .parse()
-                .unwrap()
+            let report = Report::parse(&stdout);
+            assert_eq!(report.other, 0, "a worker got other answers: {stdout}");
+            report
         })
         .collect()
 }
 
-async fn two_processes_spend_one_session(kind: &str, url: &str) {
-    let prefix = format!("mpp_p{:x}", random::u128() >> 64);
+async fn two_processes_spend_one_session(kind: &str, url: &str, prefix: &str) {
     let id = format!("sess_{:x}", random::u128());
     // The application that sold the session, then exited.
-    run_workers(kind, url, &prefix, &id, 0, 1);
+    run_workers(kind, url, prefix, &id, 0, 1);
     // After the restart, a new process sees the session.
-    let restarted = open(kind, url, &prefix).await;
-    assert_eq!(restarted.session(&id).await.unwrap().unwrap().remaining, 10);
+    let restarted = open(kind, url, prefix).await;
+    let remaining = restarted.session(&id).await.unwrap().unwrap().remaining;
+    assert_eq!(remaining, CREDITS);
 
-    let spent = run_workers(kind, url, &prefix, &id, 250, 2);
-    for n in &spent {
-        println!("{kind}: a worker process spent {n} of 250");
+    let reports = run_workers(kind, url, prefix, &id, SPENDS_PER_PROCESS, PROCESSES);
+    for report in &reports {
+        println!(
+            "{kind}: a worker process got {} grants and {} exhausted 402s of {SPENDS_PER_PROCESS}",
+            report.granted, report.exhausted
+        );
+        assert_eq!(
+            report.granted + report.exhausted,
+            SPENDS_PER_PROCESS,
+            "every request is answered a grant or a 402: {report:?}"
+        );
+        assert_eq!(
+            report.challenges, report.exhausted,
+            "every 402 carries its own fresh challenge: {report:?}"
+        );
+        assert_eq!(report.attempts, 0, "spending a session charges nothing");
     }
+    let total = SPENDS_PER_PROCESS * PROCESSES;
+    let granted: usize = reports.iter().map(|r| r.granted).sum();
+    let exhausted: usize = reports.iter().map(|r| r.exhausted).sum();
     assert_eq!(
-        spent.iter().sum::<usize>(),
-        10,
-        "500 spends from 2 processes: exactly the 10 credits"
+        (granted, exhausted),
+        (10, total - 10),
+        "{total} requests from {PROCESSES} processes: exactly the {CREDITS} credits served"
+    );
+    let mut left: Vec<u32> = reports.iter().flat_map(|r| r.remaining.clone()).collect();
+    left.sort_unstable();
+    assert_eq!(
+        left,
+        (0..CREDITS).collect::<Vec<_>>(),
+        "each credit granted once"
     );
     assert_eq!(restarted.session(&id).await.unwrap().unwrap().remaining, 0);
 }
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
 fn server_url(kind: &str, url_var: &str) -> Option<String> {
     match std::env::var(url_var) {
         Ok(url) if !url.is_empty() => Some(url),
@@ -194,11 +376,16 @@ fn server_url(kind: &str, url_var: &str) -> Option<String> {
     }
 }
 
+fn unique_prefix() -> String {
+    format!("mpp_p{:x}", random::u128() >> 64)
+}
+
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_two_processes_share_one_session_and_a_restart_keeps_it() {
     if let Some(url) = server_url("redis", "MPP_TEST_REDIS_URL") {
-        two_processes_spend_one_session("redis", &url).await;
+        // Every key has a TTL: nothing to remove.
+        two_processes_spend_one_session("redis", &url, &unique_prefix()).await;
     }
 }
 
@@ -206,14 +393,16 @@ async fn redis_two_processes_share_one_session_and_a_restart_keeps_it() {
 #[tokio::test]
 async fn postgres_two_processes_share_one_session_and_a_restart_keeps_it() {
     if let Some(url) = server_url("postgres", "MPP_TEST_POSTGRES_URL") {
-        two_processes_spend_one_session("postgres", &url).await;
+        let prefix = unique_prefix();
+        let _cleanup = Cleanup::postgres(&url, &format!("{prefix}_"));
+        two_processes_spend_one_session("postgres", &url, &prefix).await;
     }
 }
 
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_two_processes_share_one_file_and_a_restart_keeps_it() {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("shared-{:x}.db", random::u128() >> 64));
-    two_processes_spend_one_session("sqlite", &format!("sqlite://{}", path.display())).await;
+    let path = stores::sqlite_path("shared");
+    let _cleanup = Cleanup::sqlite(&path);
+    two_processes_spend_one_session("sqlite", &stores::sqlite_url(&path), &unique_prefix()).await;
 }

@@ -1,7 +1,9 @@
-//! What only the SQL store does: the bounded cleanup of expired rows (on
-//! SQLite, and on PostgreSQL when `MPP_TEST_POSTGRES_URL` is set), and the
-//! gate on PostgreSQL through an outage: a private `postgres` server on its
-//! own port is stopped and started again. (The shared semantics:
+//! What only the SQL store does: the bounded cleanup of expired rows, run
+//! on demand and by its own timer, by an index on each expiry column (on
+//! SQLite, and on PostgreSQL when `MPP_TEST_POSTGRES_URL` is set; each test
+//! drops its tables or deletes its file when it ends), and the gate on
+//! PostgreSQL through an outage: a private `postgres` server on its own
+//! port is stopped and started again. (The shared semantics:
 //! `store_conformance.rs`; restarts and several processes:
 //! `shared_stores.rs`.)
 //!
@@ -12,20 +14,134 @@
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/stores.rs"]
+mod stores;
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mpp_runtime::store::{SessionRecord, SqlStore, Store};
+#[cfg(feature = "postgres")]
+use mpp_runtime::random;
+use mpp_runtime::store::{
+    EXPIRED_SESSION_GRACE, PaymentStatus, SessionRecord, SettlementRecord, SqlStore, Store,
+};
 use mpp_runtime::wire::{Receipt, Timestamp};
-use mpp_runtime::*;
+use sqlx::Connection;
+use stores::Cleanup;
 
+#[cfg(feature = "postgres")]
 fn unique(prefix: &str) -> String {
     format!("{prefix}{:x}", random::u128() >> 64)
 }
 
-/// Expired claims, locks and sessions (a day past their expiry) are deleted
-/// in bounded batches; live ones stay.
+/// A SQL database for one test: its URL and table prefix, removed when the
+/// test ends.
+struct Database {
+    url: String,
+    prefix: String,
+    _cleanup: Cleanup,
+}
+
+impl Database {
+    #[cfg(feature = "sqlite")]
+    fn sqlite(name: &str) -> Self {
+        let path = stores::sqlite_path(name);
+        Self {
+            url: stores::sqlite_url(&path),
+            prefix: "mpp_".into(),
+            _cleanup: Cleanup::sqlite(path),
+        }
+    }
+
+    /// `None` (after saying so) without `MPP_TEST_POSTGRES_URL`.
+    #[cfg(feature = "postgres")]
+    fn postgres() -> Option<Self> {
+        let url = match std::env::var("MPP_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("MPP_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL store tests")
+            }
+            _ => {
+                eprintln!("skipped: set MPP_TEST_POSTGRES_URL to run the PostgreSQL store tests");
+                return None;
+            }
+        };
+        let prefix = unique("mpp_c") + "_";
+        Some(Self {
+            _cleanup: Cleanup::postgres(&url, &prefix),
+            url,
+            prefix,
+        })
+    }
+
+    async fn store(&self) -> SqlStore {
+        SqlStore::connect(&self.url, &self.prefix).await.unwrap()
+    }
+
+    /// The count `sql` answers (`{p}` is the table prefix), read past the
+    /// store.
+    async fn count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.replace("{p}", &self.prefix));
+        #[cfg(feature = "sqlite")]
+        if self.url.starts_with("sqlite") {
+            let mut db = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            return sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap();
+        }
+        #[cfg(feature = "postgres")]
+        {
+            let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            return sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap();
+        }
+        #[allow(unreachable_code)]
+        {
+            panic!("no database for {}", self.url)
+        }
+    }
+
+    /// How many rows `table` (without the prefix) holds.
+    async fn rows(&self, table: &str) -> i64 {
+        self.count(&format!("SELECT COUNT(*) FROM {{p}}{table}"))
+            .await
+    }
+}
+
+fn session(id: &str, expires_at: Timestamp) -> SessionRecord {
+    SessionRecord {
+        id: id.to_owned(),
+        scope: "s".into(),
+        route: "GET /r".into(),
+        grants: 2,
+        remaining: 2,
+        expires_at,
+        receipt: Receipt::success("test", "ref", Timestamp::now()).into(),
+    }
+}
+
+/// Expires in the past, by more than the grace every store keeps an
+/// expired session: due for deletion.
+fn long_ago() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_unix(now.unix() - EXPIRED_SESSION_GRACE.as_secs() - 3600)
+}
+
+fn settlement(reference: &str) -> SettlementRecord {
+    SettlementRecord {
+        reference: reference.to_owned(),
+        method: "test".into(),
+        route: "GET /r".into(),
+        challenge_id: "ch".into(),
+        amount: "100".into(),
+        currency: "usd".into(),
+        status: PaymentStatus::Succeeded,
+        amount_refunded: None,
+        session: None,
+        created_at: Timestamp::now(),
+        updated_at: Timestamp::now(),
+    }
+}
+
+/// Expired claims, locks and sessions (past their grace) are deleted in
+/// bounded batches; live ones stay.
 async fn expired_rows_are_deleted(store: SqlStore) {
     let now = Timestamp::now();
     assert!(
@@ -42,18 +158,8 @@ async fn expired_rows_are_deleted(store: SqlStore) {
             .unwrap()
             .is_some()
     );
-    let session = |id: &str, expires_at: Timestamp| SessionRecord {
-        id: id.to_owned(),
-        scope: "s".into(),
-        route: "GET /r".into(),
-        grants: 2,
-        remaining: 2,
-        expires_at,
-        receipt: Receipt::success("test", "ref", now).into(),
-    };
-    let long_ago = Timestamp::from_unix(now.unix() - 3 * 86_400);
     store
-        .create_session(session("sess_old", long_ago), now)
+        .create_session(session("sess_old", long_ago()), now)
         .await
         .unwrap();
     store
@@ -65,7 +171,8 @@ async fn expired_rows_are_deleted(store: SqlStore) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
 
-    // One row per table and round: the batch bounds the work.
+    // Batches of one row: each table's batch repeats until one comes back
+    // short.
     assert_eq!(store.delete_expired(1).await.unwrap(), 3);
     assert_eq!(store.delete_expired(1000).await.unwrap(), 0);
     assert!(store.is_claimed("long").await.unwrap());
@@ -78,14 +185,157 @@ async fn expired_rows_are_deleted(store: SqlStore) {
     assert!(store.claim("short", Duration::from_secs(5)).await.unwrap());
 }
 
+/// A round repeats its batch while the batch comes back full, and stops
+/// after `CLEANUP_BATCHES_PER_ROUND` batches per table.
+async fn cleanup_rounds_repeat_full_batches_and_stay_bounded(db: Database) {
+    let store = db.store().await;
+    let cap = u64::from(SqlStore::CLEANUP_BATCHES_PER_ROUND);
+    let expired = cap + 50;
+    for i in 0..expired {
+        assert!(
+            store
+                .claim(&format!("c{i}"), Duration::from_millis(1))
+                .await
+                .unwrap()
+        );
+    }
+    assert!(store.claim("live", Duration::from_secs(600)).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Batches of one: the round stops at the cap, the next takes the rest.
+    assert_eq!(store.delete_expired(1).await.unwrap(), cap);
+    assert_eq!(db.rows("claims").await, 51);
+    assert_eq!(store.delete_expired(1).await.unwrap(), 50);
+    assert_eq!(db.rows("claims").await, 1);
+
+    // 250 expired rows in batches of 10: one round, 25 full batches.
+    for i in 0..250 {
+        assert!(
+            store
+                .claim(&format!("d{i}"), Duration::from_millis(1))
+                .await
+                .unwrap()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(store.delete_expired(10).await.unwrap(), 250);
+    assert_eq!(db.rows("claims").await, 1);
+    assert!(store.is_claimed("live").await.unwrap());
+}
+
+/// The store's own timer deletes expired rows of every table (on a short
+/// interval here, set once the rows are written) and leaves live ones.
+async fn the_cleanup_timer_deletes_expired_rows(db: Database) {
+    let store = db.store().await;
+    let now = Timestamp::now();
+    for key in ["a", "b", "c"] {
+        assert!(store.claim(key, Duration::from_millis(50)).await.unwrap());
+    }
+    assert!(store.claim("live", Duration::from_secs(600)).await.unwrap());
+    assert!(
+        store
+            .lock("lapsing", Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store
+        .create_session(session("sess_old", long_ago()), now)
+        .await
+        .unwrap();
+    store
+        .create_session(
+            session("sess_live", now.plus(Duration::from_secs(600))),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .put_settlement(settlement("pi_old"), Duration::from_millis(50))
+        .await
+        .unwrap();
+    store
+        .put_settlement(settlement("pi_live"), Duration::from_secs(600))
+        .await
+        .unwrap();
+    let counts = async || {
+        [
+            db.rows("claims").await,
+            db.rows("locks").await,
+            db.rows("sessions").await,
+            db.rows("settlements").await,
+        ]
+    };
+    assert_eq!(counts().await, [4, 1, 2, 2]);
+
+    // Rounds every 200 ms from now on (instead of every minute).
+    let store = store.cleanup_every(Duration::from_millis(200));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while counts().await != [1, 0, 1, 1] {
+        assert!(
+            Instant::now() < deadline,
+            "the cleanup timer did not delete the expired rows: {:?}",
+            counts().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(store.is_claimed("live").await.unwrap());
+    assert_eq!(
+        store.session("sess_live").await.unwrap().unwrap().remaining,
+        2
+    );
+    assert!(store.settlement("pi_live").await.unwrap().is_some());
+}
+
+/// The migration indexes the column each table's cleanup selects by, and
+/// running it again changes nothing.
+async fn the_cleanup_columns_are_indexed(db: Database, catalog: &str) {
+    let first = db.store().await;
+    let again = db.store().await;
+    for (table, column) in [
+        ("claims", "expires_at"),
+        ("locks", "expires_at"),
+        ("sessions", "purge_at"),
+        ("settlements", "expires_at"),
+    ] {
+        let index = format!("{}{table}_{column}_idx", db.prefix);
+        let found = db.count(&catalog.replace("{index}", &index)).await;
+        assert_eq!(found, 1, "no index {index}");
+    }
+    assert!(first.claim("k", Duration::from_secs(5)).await.unwrap());
+    assert!(again.is_claimed("k").await.unwrap());
+}
+
+#[cfg(feature = "sqlite")]
+const SQLITE_INDEX: &str =
+    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = '{index}'";
+
+#[cfg(feature = "postgres")]
+const POSTGRES_INDEX: &str = "SELECT COUNT(*) FROM pg_indexes WHERE indexname = '{index}'";
+
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_deletes_expired_rows() {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique("cleanup-") + ".db");
-    let store = SqlStore::connect(&format!("sqlite://{}", path.display()), "mpp_")
-        .await
-        .unwrap();
-    expired_rows_are_deleted(store).await;
+    let db = Database::sqlite("cleanup");
+    expired_rows_are_deleted(db.store().await).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_cleanup_rounds_repeat_full_batches_and_stay_bounded() {
+    cleanup_rounds_repeat_full_batches_and_stay_bounded(Database::sqlite("rounds")).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_cleanup_timer_deletes_expired_rows() {
+    the_cleanup_timer_deletes_expired_rows(Database::sqlite("timer")).await;
+}
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_cleanup_columns_are_indexed() {
+    the_cleanup_columns_are_indexed(Database::sqlite("indexes"), SQLITE_INDEX).await;
 }
 
 #[cfg(feature = "sqlite")]
@@ -114,18 +364,34 @@ async fn sqlite_reports_what_to_fix() {
 #[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_deletes_expired_rows() {
-    let url = match std::env::var("MPP_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("MPP_TEST_POSTGRES_URL is not set: CI must run the PostgreSQL store tests")
-        }
-        _ => {
-            eprintln!("skipped: set MPP_TEST_POSTGRES_URL to run the PostgreSQL cleanup test");
-            return;
-        }
+    let Some(db) = Database::postgres() else {
+        return;
     };
-    let store = SqlStore::connect(&url, &unique("mpp_c")).await.unwrap();
-    expired_rows_are_deleted(store).await;
+    expired_rows_are_deleted(db.store().await).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_cleanup_rounds_repeat_full_batches_and_stay_bounded() {
+    if let Some(db) = Database::postgres() {
+        cleanup_rounds_repeat_full_batches_and_stay_bounded(db).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_cleanup_timer_deletes_expired_rows() {
+    if let Some(db) = Database::postgres() {
+        the_cleanup_timer_deletes_expired_rows(db).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_cleanup_columns_are_indexed() {
+    if let Some(db) = Database::postgres() {
+        the_cleanup_columns_are_indexed(db, POSTGRES_INDEX).await;
+    }
 }
 
 #[cfg(feature = "postgres")]

@@ -25,8 +25,11 @@ mod stellar_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mpp_runtime::rails::stellar::transfer::{Envelope, muxed_key};
-use mpp_runtime::rails::stellar::xdr::{Preconditions, TransactionExt};
+use mpp_runtime::rails::stellar::transfer::{Envelope, muxed_key, to_hex};
+use mpp_runtime::rails::stellar::xdr::{
+    FeeBumpTransactionInnerTx, Limits, Preconditions, ReadXdr, TransactionEnvelope, TransactionExt,
+    WriteXdr,
+};
 use mpp_runtime::rails::stellar::{
     Mode, Network, PUBNET_PASSPHRASE, StellarConfig, StellarRail, USDC_PUBNET, USDC_TESTNET, keys,
 };
@@ -46,6 +49,7 @@ struct Shop {
     gate: Gate,
     route: Route,
     rpc: MockRpc,
+    clock: Arc<ManualClock>,
 }
 
 fn shop_with(configure: impl FnOnce(StellarConfig) -> StellarConfig) -> Shop {
@@ -60,7 +64,7 @@ fn shop_with(configure: impl FnOnce(StellarConfig) -> StellarConfig) -> Shop {
     let rail = StellarRail::new(settings).unwrap().clock(clock.clone());
     let gate = Gate::builder(config().build().unwrap())
         .rail(rail)
-        .clock(clock)
+        .clock(clock.clone())
         .build()
         .unwrap();
     let route = support::route(
@@ -71,7 +75,12 @@ fn shop_with(configure: impl FnOnce(StellarConfig) -> StellarConfig) -> Shop {
             .method("stellar")
             .scope("stellar.test"),
     );
-    Shop { gate, route, rpc }
+    Shop {
+        gate,
+        route,
+        rpc,
+        clock,
+    }
 }
 
 fn shop() -> Shop {
@@ -332,7 +341,7 @@ async fn a_signed_transaction_pays_once_unchanged() {
 /// nothing is simulated or submitted, and the same challenge is then paid.
 #[tokio::test]
 async fn every_bad_signed_transaction_is_refused_and_the_challenge_stays_payable() {
-    let cases: [(&str, &str, ProblemType); 13] = [
+    let cases: [(&str, &str, ProblemType); 16] = [
         (
             "wrong_amount",
             "amount is 4999999",
@@ -394,6 +403,21 @@ async fn every_bad_signed_transaction_is_refused_and_the_challenge_stays_payable
             "no upper time bound",
             ProblemType::VerificationFailed,
         ),
+        (
+            "address_auth_expired",
+            "expires at ledger 999995, but the network is already at ledger 1000000",
+            ProblemType::VerificationFailed,
+        ),
+        (
+            "address_auth_too_long",
+            "beyond the challenge's lifetime (ledger 1000060, at most 1000070 accepted)",
+            ProblemType::VerificationFailed,
+        ),
+        (
+            "address_auth_bad_signature",
+            "not signed by the payer",
+            ProblemType::VerificationFailed,
+        ),
     ];
     for (name, needle, expected) in cases {
         let shop = shop();
@@ -411,6 +435,84 @@ async fn every_bad_signed_transaction_is_refused_and_the_challenge_stays_payable
     }
 }
 
+/// A signed transaction whose transfer is authorized by an address
+/// credential (rather than the source-account one simulation records) pays
+/// too: the entry's signature and expiry are checked, and it is submitted
+/// unchanged.
+#[tokio::test]
+async fn a_signed_transaction_with_an_address_authorization_pays_once() {
+    let shop = shop();
+    let c = shop.challenge().await;
+    let signed = envelope("pull", "address_auth");
+    let receipt = shop
+        .paid(&c, pull(&signed), Some(did(&account("payer"))))
+        .await;
+    assert_eq!(receipt.reference, fixture_hash("pull", "address_auth"));
+    assert_eq!(shop.rpc.simulated(), vec![signed.clone()]);
+    assert_eq!(shop.rpc.sent(), vec![signed.clone()]);
+    assert!(shop.rpc.methods().contains(&"getLatestLedger".to_owned()));
+    let c2 = shop.challenge().await;
+    let (kind, detail, _) = shop.refused(&c2, pull(&signed), None).await;
+    assert_eq!(kind, ProblemType::VerificationFailed);
+    assert!(detail.contains("already paid"), "{detail}");
+    assert_eq!(shop.rpc.sent().len(), 1);
+}
+
+/// The expiry ledger's edges, with the authorization of both pull modes
+/// expiring at ledger 1000050 and the challenge 300 s (60 ledgers) away:
+/// it must still be valid in the next ledger (`expiration > latest`), and
+/// may outlive the challenge by at most `EXPIRY_SKEW_LEDGERS` (10).
+#[tokio::test]
+async fn an_authorizations_expiry_ledger_is_checked_at_both_edges() {
+    let cases: [(u32, Option<&str>); 4] = [
+        // Its last ledger is the latest one: expired once it lands.
+        (
+            1_000_050,
+            Some("expires at ledger 1000050, but the network is already at ledger 1000050"),
+        ),
+        // Valid in the next ledger.
+        (1_000_049, None),
+        // 999979 + 60 + 10 = 1000049 < 1000050.
+        (
+            999_979,
+            Some("beyond the challenge's lifetime (ledger 1000039, at most 1000049 accepted)"),
+        ),
+        // 999980 + 60 + 10 = 1000050: the last ledger the allowance accepts.
+        (999_980, None),
+    ];
+    for (group, name) in [("pull", "address_auth"), ("sponsored", "good")] {
+        for (latest, refusal) in cases {
+            let shop = if group == "sponsored" {
+                sponsored_shop()
+            } else {
+                shop()
+            };
+            shop.rpc.latest_ledger(latest);
+            let c = shop.challenge().await;
+            let payload = pull(&envelope(group, name));
+            match refusal {
+                Some(needle) => {
+                    let (kind, detail, status) = shop.refused(&c, payload, None).await;
+                    assert_eq!(
+                        (kind, status),
+                        (ProblemType::VerificationFailed, 402),
+                        "{group}.{name} at {latest}: {detail}"
+                    );
+                    assert!(
+                        detail.contains(needle),
+                        "{group}.{name} at {latest}: {detail}"
+                    );
+                    assert!(shop.rpc.sent().is_empty(), "{group}.{name} at {latest}");
+                }
+                None => {
+                    shop.paid(&c, payload, None).await;
+                    assert_eq!(shop.rpc.sent().len(), 1, "{group}.{name} at {latest}");
+                }
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn garbage_is_an_invalid_payload() {
     let shop = shop();
@@ -422,6 +524,9 @@ async fn garbage_is_an_invalid_payload() {
         json!({"type": "transaction"}),
         json!({"type": "signedHash", "hash": "zz", "sourceSignature": "00"}),
         json!({"type": "signedHash", "hash": "00".repeat(32), "sourceSignature": "0"}),
+        // Signs are not hex digits (`u8::from_str_radix` takes them).
+        json!({"type": "signedHash", "hash": "+f".repeat(32), "sourceSignature": "00".repeat(64)}),
+        json!({"type": "signedHash", "hash": "00".repeat(32), "sourceSignature": "+0".repeat(64)}),
         json!({"type": "magic"}),
     ] {
         let (kind, detail, status) = shop.refused(&c, payload.clone(), None).await;
@@ -587,6 +692,42 @@ async fn a_fee_bumped_transaction_pays_under_the_fee_bump_hash() {
     assert_eq!(shop.rpc.sent(), vec![bumped]);
 }
 
+/// The inner (v1) transaction of a fee-bump envelope, as base64.
+fn inner_of(fee_bump: &str) -> String {
+    let TransactionEnvelope::TxFeeBump(bump) =
+        TransactionEnvelope::from_xdr_base64(fee_bump, Limits::none()).unwrap()
+    else {
+        panic!("a fee-bump envelope")
+    };
+    let FeeBumpTransactionInnerTx::Tx(inner) = bump.tx.inner_tx;
+    TransactionEnvelope::Tx(inner)
+        .to_xdr_base64(Limits::none())
+        .unwrap()
+}
+
+/// The payer's signed transaction landed wrapped in someone else's fee
+/// bump: the network finds it by the inner hash and answers with the fee
+/// bump. It paid, exactly as signed; both hashes are claimed.
+#[tokio::test]
+async fn a_signed_transaction_that_landed_inside_a_fee_bump_pays_once() {
+    let shop = shop();
+    let bumped = envelope("pull", "fee_bump");
+    let outer = shop.rpc.include(&bumped, true, 5);
+    let signed = inner_of(&bumped);
+    let inner = hash_of(&signed);
+    assert_ne!(inner, outer);
+    let c = shop.challenge().await;
+    let receipt = shop.paid(&c, pull(&signed), None).await;
+    assert_eq!(receipt.reference, outer, "the hash the network knows");
+    assert!(shop.rpc.sent().is_empty(), "found, not submitted");
+    for payload in [pull(&signed), pull(&bumped)] {
+        let c = shop.challenge().await;
+        let (kind, detail, _) = shop.refused(&c, payload, None).await;
+        assert_eq!(kind, ProblemType::VerificationFailed);
+        assert!(detail.contains("already paid"), "{detail}");
+    }
+}
+
 #[tokio::test]
 async fn concurrent_challenges_paid_with_one_transaction_settle_once() {
     let shop = shop();
@@ -660,16 +801,48 @@ async fn a_sponsored_authorization_is_submitted_by_the_fee_account() {
     assert_eq!(shop.rpc.sent().len(), 1);
 }
 
+/// Paid 55 s before its challenge expires, a sponsored transaction is valid
+/// until the challenge's expiry, not for the usual 60 s.
+#[tokio::test]
+async fn a_sponsored_transaction_is_never_valid_beyond_the_challenge() {
+    let shop = sponsored_shop();
+    let c = shop.challenge().await;
+    let expires = NOW + 300;
+    shop.clock.set(expires - 55);
+    shop.rpc.now((expires - 55) as i64);
+    // 245 s later, 49 ledgers later: the authorization (ledger 1000050) is
+    // still valid and within the 11 ledgers left.
+    shop.rpc.latest_ledger(1_000_049);
+    let receipt = shop
+        .paid(&c, pull(&envelope("sponsored", "good")), None)
+        .await;
+    let sent = shop.rpc.sent();
+    assert_eq!(receipt.reference, hash_of(&sent[0]));
+    let ours = Envelope::decode(&sent[0], network_id()).unwrap();
+    let Preconditions::Time(bounds) = &ours.transaction().cond else {
+        panic!("no time bounds")
+    };
+    assert_eq!(
+        bounds.max_time.0, expires,
+        "capped at the challenge's expiry"
+    );
+    let simulated = Envelope::decode(&shop.rpc.simulated()[0], network_id()).unwrap();
+    assert_eq!(simulated.transaction().cond, ours.transaction().cond);
+}
+
 #[tokio::test]
 async fn every_bad_sponsored_authorization_is_refused_before_the_fee_account_signs() {
     let cases = [
         ("wrong_amount", "amount is 5000001"),
         ("wrong_recipient", "instead of the recipient"),
         ("sub_invocation", "sub-invocations"),
-        ("auth_expired", "expired at ledger 999995"),
+        (
+            "auth_expired",
+            "expires at ledger 999995, but the network is already at ledger 1000000",
+        ),
         (
             "auth_too_long",
-            "beyond the challenge's lifetime (ledger 1000060)",
+            "beyond the challenge's lifetime (ledger 1000060, at most 1000070 accepted)",
         ),
         ("bad_auth_signature", "not signed by the payer"),
         ("source_account_auth", "address credentials"),
@@ -871,6 +1044,157 @@ async fn every_bad_push_is_refused_and_the_challenge_stays_payable() {
             .await;
         assert_eq!(receipt.reference, good, "{case}");
     }
+}
+
+/// A transaction included before the challenge was issued (its expiry
+/// minus the challenge TTL, less 30 s of clock skew) did not pay it.
+#[tokio::test]
+async fn a_payment_older_than_its_challenge_cannot_pay_it() {
+    let payer = keypair("payer");
+    let shop = shop();
+    let c = shop.challenge().await;
+    // Included 31 s before the challenge was issued (at NOW).
+    let hash = shop.rpc.include(&envelope("push", "good"), true, 31);
+    let (kind, detail, status) = shop
+        .refused(&c, push(&hash, &bind(&payer, &c.id, &hash)), None)
+        .await;
+    assert_eq!(
+        (kind, status),
+        (ProblemType::VerificationFailed, 402),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("before this challenge was issued (about 1800000000)"),
+        "{detail}"
+    );
+    // 30 s before: within the clock-skew margin. The same challenge pays.
+    shop.rpc.include(&envelope("push", "good"), true, 30);
+    let receipt = shop
+        .paid(&c, push(&hash, &bind(&payer, &c.id, &hash)), None)
+        .await;
+    assert_eq!(receipt.reference, hash);
+
+    // A pull transaction someone put on chain before the challenge, too.
+    let shop = self::shop();
+    shop.rpc.include(&envelope("pull", "good"), true, 120);
+    let c = shop.challenge().await;
+    let (kind, detail, _) = shop
+        .refused(&c, pull(&envelope("pull", "good")), None)
+        .await;
+    assert_eq!(kind, ProblemType::VerificationFailed);
+    assert!(
+        detail.contains("before this challenge was issued"),
+        "{detail}"
+    );
+    assert!(shop.rpc.sent().is_empty());
+}
+
+/// The gate tells the rail when it issued the challenge (its expiry less
+/// the gate's challenge lifetime): with a 10-minute gate TTL, a payment
+/// made right after the challenge was issued pays, and one made before it
+/// does not.
+#[tokio::test]
+async fn the_gates_challenge_ttl_anchors_payments_to_when_the_challenge_was_issued() {
+    let long_gate = || {
+        let rpc = MockRpc::start(NOW as i64);
+        let clock = Arc::new(ManualClock::at(NOW));
+        let settings = StellarConfig::default()
+            .recipient(account("recipient"))
+            .rpc_url(&rpc.url)
+            .polling(Duration::from_millis(5), 20);
+        let rail = StellarRail::new(settings).unwrap().clock(clock.clone());
+        let gate = Gate::builder(
+            config()
+                .challenge_ttl(Duration::from_secs(600))
+                .build()
+                .unwrap(),
+        )
+        .rail(rail)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+        let route = support::route(
+            &gate,
+            "/r",
+            PaymentSpec::new()
+                .amount("0.50")
+                .method("stellar")
+                .scope("stellar.test"),
+        );
+        Shop {
+            gate,
+            route,
+            rpc,
+            clock,
+        }
+    };
+    let payer = keypair("payer");
+    // 10 s after the challenge: pays (a rail assuming 300 s would have
+    // placed the issue 5 minutes later and refused it).
+    let shop = long_gate();
+    let c = shop.challenge().await;
+    shop.clock.advance(10);
+    shop.rpc.now((NOW + 10) as i64);
+    let hash = shop.rpc.include(&envelope("push", "good"), true, 0);
+    shop.paid(&c, push(&hash, &bind(&payer, &c.id, &hash)), None)
+        .await;
+    // Included 60 s before the challenge was issued: refused.
+    let shop = long_gate();
+    let c = shop.challenge().await;
+    let hash = shop.rpc.include(&envelope("push", "good"), true, 60);
+    let (_, detail, _) = shop
+        .refused(&c, push(&hash, &bind(&payer, &c.id, &hash)), None)
+        .await;
+    assert!(
+        detail.contains("before this challenge was issued"),
+        "{detail}"
+    );
+}
+
+/// A pushed fee bump sent by its inner transaction's hash: the network
+/// answers with the fee bump wrapping it, which pays (under the fee bump's
+/// hash, the one the network knows); both hashes are claimed.
+#[tokio::test]
+async fn a_pushed_fee_bump_pays_by_its_inner_hash_once() {
+    let payer = keypair("payer");
+    let shop = shop();
+    let bumped = envelope("push", "fee_bump");
+    let outer = shop.rpc.include(&bumped, true, 5);
+    let inner = to_hex(&Envelope::decode(&bumped, network_id()).unwrap().inner_hash);
+    assert_ne!(inner, outer);
+    let c = shop.challenge().await;
+    let receipt = shop
+        .paid(
+            &c,
+            push(&inner, &bind(&payer, &c.id, &inner)),
+            Some(did(&account("payer"))),
+        )
+        .await;
+    assert_eq!(receipt.reference, outer);
+    assert!(
+        shop.rpc
+            .calls()
+            .iter()
+            .any(|(m, p)| m == "getTransaction" && p["hash"] == inner.as_str())
+    );
+    for hash in [&outer, &inner] {
+        let c = shop.challenge().await;
+        let (kind, detail, status) = shop
+            .refused(&c, push(hash, &bind(&payer, &c.id, hash)), None)
+            .await;
+        assert_eq!((kind, status), (ProblemType::VerificationFailed, 402));
+        assert!(detail.contains("already paid"), "{hash}: {detail}");
+    }
+    // The binding signature is over the hash sent: the outer hash's does
+    // not cover the inner one.
+    let shop = self::shop();
+    shop.rpc.include(&bumped, true, 5);
+    let c = shop.challenge().await;
+    let (kind, detail, _) = shop
+        .refused(&c, push(&inner, &bind(&payer, &c.id, &outer)), None)
+        .await;
+    assert_eq!(kind, ProblemType::VerificationFailed);
+    assert!(detail.contains("sourceSignature"), "{detail}");
 }
 
 /// One server process: its own rail (and in-flight memory), sharing the

@@ -5,25 +5,39 @@
 //! directory. Redis: `MPP_TEST_REDIS_URL`; PostgreSQL:
 //! `MPP_TEST_POSTGRES_URL` (`.ci/run` sets both and checks the servers
 //! answer). Without them those cases print that they skipped, unless `CI`
-//! is set, where they fail. Each run uses its own key or table prefix.
+//! is set, where they fail. Each run uses its own key or table prefix, and
+//! drops its PostgreSQL tables and deletes its SQLite file when it ends.
+//! Every time is relative to the real clock (Redis and PostgreSQL expire
+//! records by their own clocks).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/stores.rs"]
+mod stores;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use mpp_runtime::store::{PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, Store};
+use mpp_runtime::store::{
+    EXPIRED_SESSION_GRACE, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, Store,
+};
 use mpp_runtime::wire::{Receipt, Timestamp};
 use mpp_runtime::{MemoryStore, random};
+use stores::Cleanup;
 
 type Shared = Arc<dyn Store>;
+
+/// `secs` seconds before `at`.
+fn before(at: Timestamp, secs: u64) -> Timestamp {
+    Timestamp::from_unix(at.unix() - secs)
+}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}", random::u128())
 }
 
 fn receipt(reference: &str) -> Receipt {
-    Receipt::success("test", reference, Timestamp::from_unix(1_700_000_000))
+    Receipt::success("test", reference, before(Timestamp::now(), 60))
 }
 
 fn session(id: &str, scope: &str, grants: u32, expires_at: Timestamp) -> SessionRecord {
@@ -124,8 +138,8 @@ async fn locks_exclude_and_expire(store: Shared) {
 }
 
 async fn sessions_spend_to_zero_and_no_further(store: Shared) {
-    let now = Timestamp::from_unix(1_800_000_000);
-    let later = Timestamp::from_unix(1_800_003_600);
+    let now = Timestamp::now();
+    let later = now.plus(Duration::from_secs(3600));
     let id = unique("sess");
     store
         .create_session(session(&id, "report", 3, later), now)
@@ -188,11 +202,11 @@ async fn sessions_spend_to_zero_and_no_further(store: Shared) {
 }
 
 async fn concurrent_spends_never_overdraw(store: Shared) {
-    let now = Timestamp::from_unix(1_800_000_000);
+    let now = Timestamp::now();
     let id = unique("sess");
     store
         .create_session(
-            session(&id, "metered", 10, Timestamp::from_unix(1_800_003_600)),
+            session(&id, "metered", 10, now.plus(Duration::from_secs(3600))),
             now,
         )
         .await
@@ -215,7 +229,47 @@ async fn concurrent_spends_never_overdraw(store: Shared) {
     assert_eq!(store.session(&id).await.unwrap().unwrap().remaining, 0);
 }
 
+/// Every store keeps an expired session for the same grace
+/// ([`EXPIRED_SESSION_GRACE`]): ten minutes after its expiry a spend is
+/// `Expired`, past the grace the session is gone (`NotFound`) everywhere.
+async fn expired_sessions_are_answered_alike(store: Shared) {
+    let now = Timestamp::now();
+    let recent = unique("sess");
+    store
+        .create_session(session(&recent, "report", 2, before(now, 600)), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.spend_session(&recent, "report", now).await.unwrap(),
+        SpendOutcome::Expired,
+        "10 minutes after its expiry"
+    );
+    assert_eq!(
+        store.session(&recent).await.unwrap().unwrap().remaining,
+        2,
+        "an expired session is not spent"
+    );
+
+    let long_gone = unique("sess");
+    let past_grace = before(now, EXPIRED_SESSION_GRACE.as_secs() + 120);
+    store
+        .create_session(session(&long_gone, "report", 2, past_grace), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .spend_session(&long_gone, "report", now)
+            .await
+            .unwrap(),
+        SpendOutcome::NotFound,
+        "past the grace"
+    );
+    assert!(store.session(&long_gone).await.unwrap().is_none());
+    assert!(!store.end_session(&long_gone).await.unwrap());
+}
+
 async fn settlement_records_round_trip(store: Shared) {
+    let now = Timestamp::now();
     let reference = unique("pi");
     assert!(store.settlement(&reference).await.unwrap().is_none());
     let mut record = SettlementRecord {
@@ -228,8 +282,8 @@ async fn settlement_records_round_trip(store: Shared) {
         status: PaymentStatus::Succeeded,
         amount_refunded: None,
         session: Some("sess_x".into()),
-        created_at: Timestamp::from_unix(1_800_000_000),
-        updated_at: Timestamp::from_unix(1_800_000_000),
+        created_at: now,
+        updated_at: now,
     };
     store
         .put_settlement(record.clone(), Duration::from_secs(60))
@@ -241,7 +295,7 @@ async fn settlement_records_round_trip(store: Shared) {
     );
     record.status = PaymentStatus::PartiallyRefunded;
     record.amount_refunded = Some("100".into());
-    record.updated_at = Timestamp::from_unix(1_800_000_100);
+    record.updated_at = now.plus(Duration::from_secs(100));
     store
         .put_settlement(record.clone(), Duration::from_secs(60))
         .await
@@ -256,52 +310,74 @@ macro_rules! conformance {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn claims_are_exclusive_and_expire() {
-                let Some(store) = $store else { return };
+                let Some((store, _cleanup)) = $store else {
+                    return;
+                };
                 super::claims_are_exclusive_and_expire(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn locks_exclude_and_expire() {
-                let Some(store) = $store else { return };
+                let Some((store, _cleanup)) = $store else {
+                    return;
+                };
                 super::locks_exclude_and_expire(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sessions_spend_to_zero_and_no_further() {
-                let Some(store) = $store else { return };
+                let Some((store, _cleanup)) = $store else {
+                    return;
+                };
                 super::sessions_spend_to_zero_and_no_further(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn concurrent_spends_never_overdraw() {
-                let Some(store) = $store else { return };
+                let Some((store, _cleanup)) = $store else {
+                    return;
+                };
                 super::concurrent_spends_never_overdraw(store).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn expired_sessions_are_answered_alike() {
+                let Some((store, _cleanup)) = $store else {
+                    return;
+                };
+                super::expired_sessions_are_answered_alike(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn settlement_records_round_trip() {
-                let Some(store) = $store else { return };
+                let Some((store, _cleanup)) = $store else {
+                    return;
+                };
                 super::settlement_records_round_trip(store).await;
             }
         }
     };
 }
 
-fn memory() -> Option<Shared> {
-    Some(Arc::new(MemoryStore::new()))
+fn memory() -> Option<(Shared, Cleanup)> {
+    Some((Arc::new(MemoryStore::new()), Cleanup::Nothing))
 }
 
 conformance!(memory_store, memory());
 
 #[cfg(feature = "redis")]
-async fn redis() -> Option<Shared> {
+async fn redis() -> Option<(Shared, Cleanup)> {
     match std::env::var("MPP_TEST_REDIS_URL") {
         Ok(url) if !url.is_empty() => {
+            // Every key has a TTL: nothing to remove.
             let prefix = format!("{}:", unique("mpp-test"));
-            Some(Arc::new(
-                mpp_runtime::store::RedisStore::connect(&url, prefix)
-                    .await
-                    .expect("MPP_TEST_REDIS_URL answers"),
+            Some((
+                Arc::new(
+                    mpp_runtime::store::RedisStore::connect(&url, prefix)
+                        .await
+                        .expect("MPP_TEST_REDIS_URL answers"),
+                ),
+                Cleanup::Nothing,
             ))
         }
         _ if std::env::var_os("CI").is_some() => {
@@ -320,14 +396,18 @@ async fn redis() -> Option<Shared> {
 conformance!(redis_store, redis().await);
 
 #[cfg(feature = "postgres")]
-async fn postgres() -> Option<Shared> {
+async fn postgres() -> Option<(Shared, Cleanup)> {
     match std::env::var("MPP_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => {
             let prefix = format!("mpp_t{:x}_", random::u128() >> 64);
-            Some(Arc::new(
-                mpp_runtime::store::SqlStore::connect(&url, &prefix)
-                    .await
-                    .expect("MPP_TEST_POSTGRES_URL answers"),
+            let cleanup = Cleanup::postgres(&url, &prefix);
+            Some((
+                Arc::new(
+                    mpp_runtime::store::SqlStore::connect(&url, &prefix)
+                        .await
+                        .expect("MPP_TEST_POSTGRES_URL answers"),
+                ),
+                cleanup,
             ))
         }
         _ if std::env::var_os("CI").is_some() => {
@@ -346,13 +426,16 @@ async fn postgres() -> Option<Shared> {
 conformance!(postgres_store, postgres().await);
 
 #[cfg(feature = "sqlite")]
-async fn sqlite() -> Option<Shared> {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{}.db", unique("store-conformance")));
-    Some(Arc::new(
-        mpp_runtime::store::SqlStore::connect(&format!("sqlite://{}", path.display()), "mpp_")
-            .await
-            .expect("a SQLite file opens"),
+async fn sqlite() -> Option<(Shared, Cleanup)> {
+    let path = stores::sqlite_path("store-conformance");
+    let cleanup = Cleanup::sqlite(&path);
+    Some((
+        Arc::new(
+            mpp_runtime::store::SqlStore::connect(&stores::sqlite_url(&path), "mpp_")
+                .await
+                .expect("a SQLite file opens"),
+        ),
+        cleanup,
     ))
 }
 

@@ -229,6 +229,7 @@ async fn a_replayed_idempotent_response_is_the_same_payment() {
         idempotency_key: c.id.clone(),
         http: Arc::new(RequestView::new("GET", "/r")),
         proofs: mpp_runtime::Proofs::new(Arc::new(MemoryStore::new())),
+        issued_at: mpp_runtime::wire::Timestamp::now(),
     };
     let first = rail.settle(request()).await.unwrap();
     assert!(first.reference.starts_with("pi_"));

@@ -184,6 +184,21 @@ function signedTransfer({ signer = payer, passphrase = PASSPHRASE, sequence, max
   return tx
 }
 
+/**
+ * A complete transfer transaction whose authorization is an address
+ * credential (signed with authorizeEntry by `authSigner`, the payer's by
+ * default) rather than the source-account one simulation records: what a
+ * wallet that signs entries explicitly sends. The envelope is signed by the
+ * payer, its source.
+ */
+async function addressSignedTransfer({ expiration = LATEST_LEDGER + 50, authSigner = payer, sequence = '123456789020' } = {}) {
+  const root = invocation()
+  const auth = [await addressEntry(root, { signer: authSigner, nonce: 7101n, expiration })]
+  const tx = buildTx({ sequence, ops: [invokeOp({ auth })] })
+  tx.sign(payer)
+  return tx
+}
+
 /** A sponsored transaction: all-zeros source, signed auth entries only. */
 async function sponsoredTransfer({ args, contract, fn, sub, expiration = LATEST_LEDGER + 50, address, signer, entries } = {}) {
   const root = invocation({ contract, fn, args, sub })
@@ -243,6 +258,22 @@ const pull = {
   wrong_network: record(signedTransfer({ passphrase: Networks.PUBLIC }), 'signed for pubnet (its hash differs on testnet)'),
   too_late: record(signedTransfer({ maxTime: EXPIRES + 3600 }), 'timeBounds.maxTime an hour after the challenge expires'),
   no_max_time: record(signedTransfer({ maxTime: 0 }), 'timeBounds.maxTime 0: valid forever'),
+  address_auth: record(
+    await addressSignedTransfer(),
+    `the good transfer authorized by an address credential signed by the payer (nonce 7101), expiration ledger ${LATEST_LEDGER + 50}`,
+  ),
+  address_auth_expired: record(
+    await addressSignedTransfer({ expiration: LATEST_LEDGER - 5, sequence: '123456789021' }),
+    `address credential with expiration ledger ${LATEST_LEDGER - 5}, before the latest ledger`,
+  ),
+  address_auth_too_long: record(
+    await addressSignedTransfer({ expiration: LATEST_LEDGER + 1000, sequence: '123456789022' }),
+    `address credential with expiration ledger ${LATEST_LEDGER + 1000}, beyond the challenge lifetime (${LATEST_LEDGER + LIFETIME_LEDGERS})`,
+  ),
+  address_auth_bad_signature: record(
+    await addressSignedTransfer({ authSigner: stranger, sequence: '123456789023' }),
+    "the payer's address credential signed with the stranger's key (the envelope is the payer's)",
+  ),
 }
 
 // ---------------------------------------------------------------------------
@@ -692,7 +723,9 @@ function checkSignatures() {
     const sigs = tx.signatures
     return sigs.some((s) => key.verify(tx.hash(), s.signature()))
   }
-  if (!verify(pull.good, payer)) throw new Error('good is not signed by the payer')
+  for (const name of ['good', 'address_auth', 'address_auth_expired', 'address_auth_too_long', 'address_auth_bad_signature']) {
+    if (!verify(pull[name], payer)) throw new Error(`${name} is not signed by the payer`)
+  }
   for (const name of ['bad_signature', 'tampered_signature', 'unsigned', 'wrong_network']) {
     if (verify(pull[name], payer)) throw new Error(`${name} verifies`)
   }

@@ -25,8 +25,8 @@ use crate::store::{
     LockToken, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, StoreError,
 };
 use crate::wire::{
-    Authorization, Challenge, Credential, EncodedReceipt, Problem, ProblemType, Receipt,
-    SessionInfo, SessionToken, Timestamp, headers,
+    Authorization, Challenge, Credential, CredentialError, EncodedReceipt, Problem, ProblemType,
+    Receipt, SessionInfo, SessionToken, Timestamp, headers,
 };
 
 /// How long a used challenge id is remembered past the challenge's expiry
@@ -68,18 +68,61 @@ pub(super) async fn admit(gate: &Arc<GateInner>, route: &Route, request: Request
         Held::Shared(request)
     };
     let authorization = Authorization::from_values(request.view().header_values(header));
-    match authorization {
-        None => Admission::Denied(payment_required(gate, route)),
-        Some(Err(e)) => {
+    decide(
+        gate,
+        route,
+        Read::new(authorization, || request.into_shared()),
+    )
+    .await
+}
+
+/// What the gate read of a request's credential header, with the request
+/// itself only where a settlement will keep it.
+pub(crate) enum Read {
+    /// No `Payment` credential: a 402.
+    Missing,
+    /// A `Payment` credential that does not parse.
+    Malformed(CredentialError),
+    /// A metered-session follow-up.
+    Session(SessionToken),
+    /// A paid retry, and the request it came with.
+    Credential(Box<Credential>, Arc<RequestView>),
+}
+
+impl Read {
+    /// Sorts a parsed credential header; `request` is asked for only when
+    /// a credential is to be settled.
+    pub(crate) fn new(
+        authorization: Option<Result<Authorization, CredentialError>>,
+        request: impl FnOnce() -> Arc<RequestView>,
+    ) -> Self {
+        match authorization {
+            None => Self::Missing,
+            Some(Err(e)) => Self::Malformed(e),
+            Some(Ok(Authorization::Session(token))) => Self::Session(token),
+            Some(Ok(Authorization::Credential(credential))) => {
+                Self::Credential(Box::new(credential), request())
+            }
+        }
+    }
+}
+
+/// Decides a request whose preconditions (if any) have passed.
+pub(super) async fn decide(gate: &Arc<GateInner>, route: &Route, read: Read) -> Admission {
+    match read {
+        Read::Missing => Admission::Denied(payment_required(gate, route)),
+        Read::Malformed(e) => {
             let problem = Problem::new(
                 ProblemType::MalformedCredential,
                 format!("Credential is malformed: {e}."),
             );
             Admission::Denied(refuse(gate, &route.0, problem, None))
         }
-        Some(Ok(Authorization::Session(token))) => spend(gate, route, token).await,
-        Some(Ok(Authorization::Credential(credential))) => {
-            pay(gate, route, credential, request.into_shared()).await
+        Read::Session(token) => spend(gate, route, token).await,
+        // Boxed: settlement's state is large, and every request's future
+        // (a 402's, a session spend's) would otherwise carry it.
+        Read::Credential(credential, request) => {
+            Box::pin(pay(gate, route, *credential, request)).await
         }
     }
 }
@@ -240,31 +283,40 @@ fn unavailable(
 
 async fn spend(gate: &GateInner, route: &Route, token: SessionToken) -> Admission {
     let now = gate.clock.now();
-    let mut outcome = match gate
+    let outcome = match gate
         .store
         .spend_session(&token.id, route.scope(), now)
         .await
     {
+        Ok(SpendOutcome::NotFound) if gate.pending.get(&token.id).is_some() => {
+            // Boxed: rare, and kept out of every spend's future.
+            match Box::pin(spend_pending(gate, route, &token.id, now)).await {
+                Ok(outcome) => outcome,
+                Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
+            }
+        }
         Ok(outcome) => outcome,
         Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
     };
-    // A paid session this process could not store yet: store it, then spend.
-    if matches!(outcome, SpendOutcome::NotFound)
-        && let Some(session) = gate.pending.get(&token.id)
-    {
-        if let Err(e) = pending::write(gate, &session, now).await {
-            return Admission::Denied(unavailable(gate, &route.0, &e, None));
-        }
-        gate.pending.remove(&token.id);
-        outcome = match gate
-            .store
-            .spend_session(&token.id, route.scope(), now)
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(e) => return Admission::Denied(unavailable(gate, &route.0, &e, None)),
-        };
+    spent(gate, route, outcome)
+}
+
+/// A paid session this process could not store yet: store it, then spend.
+async fn spend_pending(
+    gate: &GateInner,
+    route: &Route,
+    id: &str,
+    now: Timestamp,
+) -> Result<SpendOutcome, StoreError> {
+    if let Some(session) = gate.pending.get(id) {
+        pending::write(gate, &session, now).await?;
+        gate.pending.remove(id);
     }
+    gate.store.spend_session(id, route.scope(), now).await
+}
+
+/// The answer to a session spend.
+fn spent(gate: &GateInner, route: &Route, outcome: SpendOutcome) -> Admission {
     let (kind, detail) = match outcome {
         SpendOutcome::Spent(record) => {
             let info = SessionInfo {
@@ -520,6 +572,23 @@ async fn settle(
         }
     }
 
+    // The challenge's expiry is HMAC-bound and was checked; the gate
+    // issued it one challenge lifetime before that.
+    let issued_at = credential
+        .challenge
+        .expires
+        .as_deref()
+        .and_then(|e| Timestamp::parse_rfc3339(e).ok())
+        .map_or_else(
+            || gate.clock.now(),
+            |expires| {
+                Timestamp::from_unix(
+                    expires
+                        .unix()
+                        .saturating_sub(gate.config.challenge_ttl.as_secs()),
+                )
+            },
+        );
     let request = SettleRequest {
         challenge: credential.challenge.clone(),
         payload: credential.payload.clone(),
@@ -530,6 +599,7 @@ async fn settle(
         idempotency_key: id.clone(),
         http,
         proofs: Proofs::new(gate.store.clone()),
+        issued_at,
     };
     let timeout = gate.config.settlement_timeout;
     let deferred = inner.deferred;

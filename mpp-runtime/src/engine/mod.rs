@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub(crate) use admit::Read;
 pub use route::Route;
 
 use crate::clock::{Clock, SystemClock};
@@ -108,14 +109,14 @@ impl Grant {
         let Some(deferred) = self.deferred.take() else {
             return Ok(());
         };
+        // The provider calls are boxed: their state is large, and every
+        // paid handler's future would otherwise carry it.
         if (200..300).contains(&status) {
-            let captured = deferred.capture().await;
+            let captured = Box::pin(deferred.capture()).await;
             self.released = captured.is_err();
             captured
         } else {
-            deferred
-                .release(format!("the handler answered {status}"))
-                .await;
+            Box::pin(deferred.release(format!("the handler answered {status}"))).await;
             self.released = true;
             Ok(())
         }
@@ -154,11 +155,30 @@ impl Grant {
             )
     }
 
+    /// The payment headers by kind, for adapters that keep their own form
+    /// of the receipt header ([`EncodedReceipt::cached`]); `None` exactly
+    /// when [`Grant::headers`] yields nothing.
+    pub fn payment_headers(&self) -> Option<PaymentHeaders<'_>> {
+        (self.deferred.is_none() && !self.released).then_some(PaymentHeaders {
+            receipt: &self.receipt,
+            session: self.session_header.as_deref(),
+        })
+    }
+
     /// The receipt, credential and session, by value. A deferred payment
     /// still awaiting capture is released.
     pub fn into_parts(self) -> (Receipt, Option<Credential>, Option<SessionInfo>) {
         (self.receipt.into_receipt(), self.credential, self.session)
     }
+}
+
+/// The headers a paid response carries (see [`Grant::payment_headers`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PaymentHeaders<'a> {
+    /// The `Payment-Receipt` value, encoded once.
+    pub receipt: &'a EncodedReceipt,
+    /// The `Payment-Session` value, on metered routes.
+    pub session: Option<&'a str>,
 }
 
 pub(crate) struct GateInner {
@@ -359,6 +379,18 @@ impl Gate {
     /// Elsewhere, a paid retry is refused with a 500 problem.
     pub async fn admit(&self, route: &Route, request: RequestView) -> Admission {
         admit::admit(&self.0, route, request).await
+    }
+
+    /// Decides a request whose credential header was already read (routes
+    /// without preconditions; see [`crate::handler::intake`]).
+    pub(crate) async fn admit_read(&self, route: &Route, read: admit::Read) -> Admission {
+        admit::decide(&self.0, route, read).await
+    }
+
+    /// The header the credential travels in (`Authorization` unless
+    /// configured otherwise).
+    pub(crate) fn credential_header(&self) -> &str {
+        self.0.config.credential_header()
     }
 
     /// Checks a credential against `route` without settling it: the HMAC

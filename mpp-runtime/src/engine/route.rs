@@ -161,6 +161,12 @@ impl Route {
         self.0.deferred
     }
 
+    /// Whether preconditions run before the payment (they see the whole
+    /// request).
+    pub(crate) fn has_preconditions(&self) -> bool {
+        !self.0.checks.is_empty()
+    }
+
     /// Names of the preconditions that run before the gate, in order.
     pub fn preconditions(&self) -> impl Iterator<Item = &str> {
         self.0.checks.iter().map(|(name, _)| name.as_str())

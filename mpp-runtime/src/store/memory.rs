@@ -17,13 +17,12 @@ use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
-use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
+use super::{
+    EXPIRED_SESSION_GRACE, LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store,
+    StoreError,
+};
 use crate::BoxFuture;
 use crate::wire::Timestamp;
-
-/// How long an expired session stays visible as "expired" rather than
-/// "not found".
-const EXPIRED_SESSION_GRACE: Duration = Duration::from_secs(300);
 
 trait Lifetime {
     fn ttl(&self) -> Duration;
@@ -160,7 +159,9 @@ impl MemoryStore {
     }
 
     fn create_now(&self, session: SessionRecord, now: Timestamp) -> Result<(), StoreError> {
-        let ttl = now.until(session.expires_at) + EXPIRED_SESSION_GRACE;
+        // Kept until [`EXPIRED_SESSION_GRACE`] past its expiry, like every
+        // store (a session created already past that is gone at once).
+        let ttl = now.until(session.expires_at.plus(EXPIRED_SESSION_GRACE));
         let id = session.id.clone();
         let remaining = AtomicU32::new(session.remaining);
         let cell = Arc::new(SessionCell {

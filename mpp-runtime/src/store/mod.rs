@@ -29,6 +29,14 @@ pub use sql::SqlStore;
 use crate::BoxFuture;
 use crate::wire::{EncodedReceipt, Timestamp};
 
+/// How long every store keeps a session after its expiry, so that a late
+/// spend is answered "expired" (`session/expired`) rather than "not found"
+/// (`session/invalid`); after that the session is gone from every store
+/// alike. One hour: long enough for a client returning late to be told why,
+/// short enough that the in-process [`MemoryStore`] holds an expired
+/// session at most an hour past its lifetime.
+pub const EXPIRED_SESSION_GRACE: Duration = Duration::from_secs(3600);
+
 /// The store could not answer. Requests fail closed with a 503.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("store unavailable: {0}")]

@@ -5,7 +5,8 @@
 //! the server: claims and locks are `SET NX PX`, an unlock deletes only the
 //! holder's token, and a session spend checks scope, expiry and credits and
 //! decrements in one script, so it can never go below zero. Every key has a
-//! TTL (claims and locks their own, sessions their expiry plus a day,
+//! TTL (claims and locks their own, sessions their expiry plus
+//! [`EXPIRED_SESSION_GRACE`](super::EXPIRED_SESSION_GRACE),
 //! settlement records theirs), so the store never grows without bound.
 
 use std::fmt;
@@ -15,13 +16,12 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script, Value as RedisValue};
 
 use super::codec::{settlement_from, settlement_json};
-use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
+use super::{
+    EXPIRED_SESSION_GRACE, LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store,
+    StoreError,
+};
 use crate::BoxFuture;
 use crate::wire::{EncodedReceipt, Timestamp};
-
-/// How long a session outlives its expiry in Redis (so a late spend is
-/// answered "expired", not "not found").
-const SESSION_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 const UNLOCK: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -249,7 +249,7 @@ impl Store for RedisStore {
             let expire_at_ms = session
                 .expires_at
                 .unix()
-                .saturating_add(SESSION_GRACE.as_secs())
+                .saturating_add(EXPIRED_SESSION_GRACE.as_secs())
                 .saturating_mul(1000);
             let created: i64 = self
                 .scripts

@@ -136,11 +136,12 @@ impl Authorization {
         let start = auth_params::first_scheme_start(header, SCHEME)
             .ok_or(CredentialError::MissingScheme)?;
         let rest = header[start + SCHEME.len()..].trim_start_matches([' ', '\t']);
-        if let Some(token) = token68(rest) {
-            return Credential::from_token(token).map(Self::Credential);
-        }
+        // A plain session form cannot be a token68 (it holds quotes).
         if let Some(id) = plain_session(rest) {
             return Ok(Self::Session(SessionToken { id: id.to_owned() }));
+        }
+        if let Some(token) = token68(rest) {
+            return Credential::from_token(token).map(Self::Credential);
         }
         let (params, _) = auth_params::parse_params(rest)?;
         match params.get("session") {
@@ -154,12 +155,12 @@ impl Authorization {
     /// (a request may carry more than one `Authorization` line).
     ///
     /// Returns `None` when no value uses the `Payment` scheme.
-    pub fn from_values<'a>(
-        values: impl IntoIterator<Item = &'a str>,
+    pub fn from_values<S: AsRef<str>>(
+        values: impl IntoIterator<Item = S>,
     ) -> Option<Result<Self, CredentialError>> {
         values
             .into_iter()
-            .find_map(|value| match Self::parse(value) {
+            .find_map(|value| match Self::parse(value.as_ref()) {
                 Err(CredentialError::MissingScheme) => None,
                 other => Some(other),
             })

@@ -45,39 +45,82 @@ pub struct Receipt {
 /// assert_eq!(stored, encoded);
 /// ```
 #[derive(Clone)]
-pub struct EncodedReceipt(std::sync::Arc<(Receipt, Box<str>)>);
+pub struct EncodedReceipt(std::sync::Arc<Encoded>);
+
+struct Encoded {
+    receipt: Receipt,
+    header: Box<str>,
+    /// An adapter's own form of the header (see [`EncodedReceipt::cached`]).
+    framework: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+}
 
 impl EncodedReceipt {
+    fn new(receipt: Receipt, header: Box<str>) -> Self {
+        Self(std::sync::Arc::new(Encoded {
+            receipt,
+            header,
+            framework: std::sync::OnceLock::new(),
+        }))
+    }
+
     /// Parses a `Payment-Receipt` value and keeps it as the header.
     pub fn parse(header: &str) -> Result<Self, ReceiptError> {
         let header = header.trim();
         let receipt = Receipt::parse(header)?;
-        Ok(Self(std::sync::Arc::new((receipt, header.into()))))
+        Ok(Self::new(receipt, header.into()))
     }
 
     /// The `Payment-Receipt` header value.
     pub fn header(&self) -> &str {
-        &self.0.1
+        &self.0.header
     }
 
     /// The receipt.
     pub fn receipt(&self) -> &Receipt {
-        &self.0.0
+        &self.0.receipt
     }
 
     /// The receipt by value (a copy only if it is shared).
     pub fn into_receipt(self) -> Receipt {
         match std::sync::Arc::try_unwrap(self.0) {
-            Ok((receipt, _)) => receipt,
-            Err(shared) => shared.0.clone(),
+            Ok(encoded) => encoded.receipt,
+            Err(shared) => shared.receipt.clone(),
         }
+    }
+
+    /// A value made from the header once and shared by every clone: an
+    /// adapter keeps its framework's validated header value here, so the
+    /// credits of a session answer with it without checking it again.
+    /// `make` runs when nothing (or another type) is kept; `None` from it
+    /// is passed on and nothing is kept.
+    ///
+    /// ```
+    /// use mpp_runtime::wire::{EncodedReceipt, Receipt, Timestamp};
+    /// let encoded = EncodedReceipt::from(Receipt::success("stripe", "pi_1", Timestamp::from_unix(0)));
+    /// let first = encoded.clone().cached(|h| Some(h.len())).unwrap();
+    /// // Kept: a later call (on any clone) does not make it again.
+    /// assert_eq!(encoded.cached::<usize>(|_| None), Some(first));
+    /// ```
+    pub fn cached<T: Clone + Send + Sync + 'static>(
+        &self,
+        make: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        if let Some(kept) = self.0.framework.get() {
+            return match kept.downcast_ref::<T>() {
+                Some(value) => Some(value.clone()),
+                None => make(&self.0.header),
+            };
+        }
+        let value = make(&self.0.header)?;
+        let _ = self.0.framework.set(Box::new(value.clone()));
+        Some(value)
     }
 }
 
 impl From<Receipt> for EncodedReceipt {
     fn from(receipt: Receipt) -> Self {
         let header = receipt.to_header().into_boxed_str();
-        Self(std::sync::Arc::new((receipt, header)))
+        Self::new(receipt, header)
     }
 }
 
@@ -85,25 +128,25 @@ impl std::ops::Deref for EncodedReceipt {
     type Target = Receipt;
 
     fn deref(&self) -> &Receipt {
-        &self.0.0
+        &self.0.receipt
     }
 }
 
 impl PartialEq for EncodedReceipt {
     fn eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.0 == other.0.0
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || self.0.receipt == other.0.receipt
     }
 }
 
 impl PartialEq<Receipt> for EncodedReceipt {
     fn eq(&self, other: &Receipt) -> bool {
-        self.0.0 == *other
+        self.0.receipt == *other
     }
 }
 
 impl std::fmt::Debug for EncodedReceipt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.0.fmt(f)
+        self.0.receipt.fmt(f)
     }
 }
 

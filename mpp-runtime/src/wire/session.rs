@@ -58,21 +58,41 @@ impl SessionInfo {
     /// assert_eq!(SessionInfo::parse(&header).unwrap(), info);
     /// ```
     pub fn to_header(&self) -> String {
+        // Session ids and scopes are header-safe by construction and are
+        // copied as they are, in one pass into a buffer of the exact size.
+        if !(is_plain_text(&self.id) && is_plain_text(&self.scope)) {
+            return self.to_header_quoted();
+        }
+        let expires = self.expires_at.to_rfc3339_bytes();
+        let mut digits = [0u8; 10];
+        let remaining = decimal(self.remaining, &mut digits);
+        let parts: [&[u8]; 9] = [
+            b"id=\"",
+            self.id.as_bytes(),
+            b"\", remaining=\"",
+            remaining,
+            b"\", scope=\"",
+            self.scope.as_bytes(),
+            b"\", expiresAt=\"",
+            &expires,
+            b"\"",
+        ];
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+        // Every part is ASCII.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`SessionInfo::to_header`] for an id or scope that needs quoting
+    /// (a custom store returning something odd); a value that cannot be
+    /// quoted is written empty rather than panicking.
+    fn to_header_quoted(&self) -> String {
         let expires = self.expires_at.to_rfc3339_bytes();
         let expires = std::str::from_utf8(&expires).unwrap_or_default();
         let mut out = String::with_capacity(64 + self.id.len() + self.scope.len());
-        // Session ids and scopes are header-safe by construction and are
-        // copied as they are; anything else (a custom store returning
-        // something odd) goes through the quoting rules, and a value that
-        // cannot be quoted is written empty rather than panicking.
         let push = |out: &mut String, name: &str, value: &str| {
-            if value.bytes().all(is_plain) {
-                out.push_str(name);
-                out.push_str("=\"");
-                out.push_str(value);
-                out.push('"');
-                return;
-            }
             let mark = out.len();
             if auth_params::push_param(out, name, value).is_err() {
                 out.truncate(mark);
@@ -81,9 +101,9 @@ impl SessionInfo {
             }
         };
         push(&mut out, "id", &self.id);
-        // Digits and the timestamp need no quoting.
         out.push_str(", remaining=\"");
-        push_decimal(&mut out, self.remaining);
+        let mut digits = [0u8; 10];
+        out.push_str(std::str::from_utf8(decimal(self.remaining, &mut digits)).unwrap_or("0"));
         out.push_str("\", ");
         push(&mut out, "scope", &self.scope);
         out.push_str(", expiresAt=\"");
@@ -121,8 +141,8 @@ impl SessionInfo {
 
 /// Appends `n` in decimal (without `fmt`'s machinery: this runs on every
 /// session spend).
-fn push_decimal(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
+/// `n` in decimal, written at the end of `digits`.
+fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &[u8] {
     let mut start = digits.len();
     loop {
         start -= 1;
@@ -132,13 +152,29 @@ fn push_decimal(out: &mut String, mut n: u32) {
             break;
         }
     }
-    out.extend(digits[start..].iter().map(|&d| char::from(d)));
+    &digits[start..]
 }
 
 /// A byte that needs no escaping inside a quoted header value: printable
 /// ASCII other than `"` and `\`.
-fn is_plain(byte: u8) -> bool {
+const fn is_plain(byte: u8) -> bool {
     (byte.is_ascii_graphic() && byte != b'"' && byte != b'\\') || byte == b' '
+}
+
+/// [`is_plain`] for every byte, looked up.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = is_plain(i as u8);
+        i += 1;
+    }
+    table
+};
+
+/// Whether every byte of `value` is [`is_plain`].
+fn is_plain_text(value: &str) -> bool {
+    value.bytes().all(|b| PLAIN[usize::from(b)])
 }
 
 /// Whether `value` has an ASCII control character other than tab, which

@@ -12,7 +12,8 @@
 //! signed by its source (`txBAD_AUTH`) or with the wrong sequence number
 //! for an account it tracks (`txBAD_SEQ`), includes accepted transactions
 //! after a configurable number of polls, and bumps the sequence of the
-//! accounts it tracks.
+//! accounts it tracks. Like stellar-rpc, `getTransaction` finds a fee bump
+//! by its inner transaction's hash too, and answers with the fee bump.
 //!
 //! The including crate root declares `use <the runtime crate> as rt;`
 //! (`mpp_runtime`, or an adapter's `runtime` re-export), so the examples'
@@ -79,6 +80,8 @@ struct Record {
     created_at: i64,
     ledger: u32,
     fee_bump: bool,
+    /// The inner transaction's hash (equal to the key without a fee bump).
+    inner_hash: String,
 }
 
 struct State {
@@ -229,6 +232,7 @@ impl MockRpc {
                 created_at: s.now - age,
                 ledger: s.latest_ledger - 1,
                 fee_bump: env.inner_hash != env.hash,
+                inner_hash: to_hex(&env.inner_hash),
             };
             s.ledger.insert(hash.clone(), record);
             hash
@@ -490,6 +494,7 @@ fn send(state: &mut State, params: &Value) -> Result<Value, (i64, String)> {
         created_at: state.now,
         ledger: state.latest_ledger + 1,
         fee_bump: env.inner_hash != env.hash,
+        inner_hash: to_hex(&env.inner_hash),
     };
     state.ledger.insert(hash.clone(), record);
     Ok(answer(state, "sendPending"))
@@ -537,6 +542,17 @@ fn bad_seq_result() -> String {
 }
 
 fn transaction(state: &mut State, hash: &str) -> Value {
+    // Like stellar-rpc, a fee bump is found by either of its hashes; the
+    // answer is the fee bump's.
+    let outer = state
+        .ledger
+        .iter()
+        .find(|(_, r)| r.fee_bump && r.inner_hash == hash)
+        .map(|(outer, _)| outer.clone());
+    let hash = match &outer {
+        Some(outer) if !state.ledger.contains_key(hash) => outer.as_str(),
+        _ => hash,
+    };
     let included = match state.ledger.get_mut(hash) {
         Some(record) if record.status != "NEVER" => {
             if record.polls_left > 0 {

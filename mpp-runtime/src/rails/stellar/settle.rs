@@ -38,8 +38,15 @@ const MAX_PAYMENT_AGE: u64 = 24 * 3600;
 /// resource fee.
 const INCLUSION_FEE: i64 = 100;
 
-/// How long a sponsored transaction is valid for.
+/// How long a sponsored transaction is valid for (never beyond the
+/// challenge's expiry).
 const SPONSORED_TX_SECONDS: u64 = 60;
+
+/// Clock skew allowed between this server and the network's ledger close
+/// times when anchoring a payment to its challenge: a transaction included
+/// up to this long before the challenge was issued (by this server's
+/// clock) still counts as made for it.
+const ISSUE_SKEW_SECONDS: u64 = 30;
 
 /// Slack after a sponsored transaction's `maxTime` before it is certain
 /// never to be included.
@@ -300,15 +307,24 @@ impl StellarRail {
         refuse(format!("transaction {hash} failed on the network ({code})"))
     }
 
+    /// The earliest a payment for this challenge can have been included:
+    /// when the gate issued it, less [`ISSUE_SKEW_SECONDS`].
+    fn issued_at(request: &SettleRequest) -> u64 {
+        request.issued_at.unix().saturating_sub(ISSUE_SKEW_SECONDS)
+    }
+
     /// Checks a successful on-chain transaction pays the challenge, and
-    /// consumes its proofs.
+    /// consumes its proofs. `hash` is the one it was looked up by: its own,
+    /// or the inner transaction's when the network holds it wrapped in a
+    /// fee bump (both hashes are then claimed, and the receipt names the
+    /// fee bump's, the one the network knows it by).
     async fn accept(
         &self,
         request: &SettleRequest,
         expected: &Expected,
         info: &TransactionInfo,
         hash: &str,
-        mut proofs: Vec<String>,
+        extra_proofs: Vec<String>,
     ) -> Result<Settlement, SettleError> {
         let envelope_xdr = info.envelope_xdr.as_deref().ok_or_else(|| {
             SettleError::internal(format!(
@@ -317,9 +333,11 @@ impl StellarRail {
         })?;
         let envelope = Envelope::decode_trusted(envelope_xdr, expected.network_id)
             .map_err(SettleError::internal)?;
-        if envelope.hash_hex() != hash {
+        let outer = envelope.hash_hex();
+        let inner = transfer::to_hex(&envelope.inner_hash);
+        if outer != hash && inner != hash {
             return Err(SettleError::internal(format!(
-                "the Stellar RPC returned another transaction for {hash}"
+                "the Stellar RPC returned another transaction ({outer}) for {hash}"
             )));
         }
         let transfer = find_transfer(envelope.transaction(), expected)?;
@@ -328,16 +346,27 @@ impl StellarRail {
         let created = u64::try_from(info.created_at).unwrap_or(0);
         if created.saturating_add(MAX_PAYMENT_AGE) < now {
             return Err(refuse(format!(
-                "transaction {hash} was included more than a day ago; pay this challenge with a new transaction"
+                "transaction {outer} was included more than a day ago; pay this challenge with a new transaction"
             )));
         }
-        proofs.push(hash.to_owned());
-        if envelope.inner_hash != envelope.hash {
-            proofs.push(transfer::to_hex(&envelope.inner_hash));
+        let issued = Self::issued_at(request);
+        if created < issued {
+            return Err(refuse(format!(
+                "transaction {outer} was included at {created} (unix time), before this challenge was issued (about {}); a payment made before its challenge cannot pay it: pay this challenge with a new transaction",
+                issued.saturating_add(ISSUE_SKEW_SECONDS)
+            )));
+        }
+        let mut proofs = vec![outer.clone()];
+        if inner != outer {
+            proofs.push(inner);
+        }
+        proofs.extend(extra_proofs);
+        for key in &proofs {
+            self.refuse_used(request, key).await?;
         }
         self.consume(request, &proofs).await?;
         let mut settlement = Settlement::new(
-            hash,
+            &outer,
             request.request.str_field("amount").unwrap_or_default(),
             request.request.str_field("currency").unwrap_or_default(),
         );
@@ -547,7 +576,7 @@ impl StellarRail {
         let lock = sponsor_lock(sponsor.public_bytes());
         let _held = lock.lock().await;
         let (signed, hash, max_time) = self
-            .sponsored_transaction(expected, &transfer, sponsor)
+            .sponsored_transaction(expected, &transfer, sponsor, expires)
             .await?;
         self.in_flight_set(
             slot.clone(),
@@ -747,16 +776,18 @@ impl StellarRail {
 
     /// Builds, simulates, prices and signs the transaction the fee account
     /// submits for the payer's authorized transfer. Returns it (base64), its
-    /// hash and its `maxTime`.
+    /// hash and its `maxTime` (at most the challenge's expiry, `expires`).
     async fn sponsored_transaction(
         &self,
         expected: &Expected,
         transfer: &TransferCall<'_>,
         sponsor: &Keypair,
+        expires: u64,
     ) -> Result<(String, String, u64), SettleError> {
         let account = sponsor.public_bytes();
         let sequence = self.sponsor_sequence(account).await?;
-        let max_time = self.now().saturating_add(SPONSORED_TX_SECONDS);
+        // Never valid beyond the challenge, like a payer's own transaction.
+        let max_time = self.now().saturating_add(SPONSORED_TX_SECONDS).min(expires);
         let operations = VecM::try_from(vec![transfer.operation.clone()])
             .map_err(|_| SettleError::internal("cannot build the sponsored transaction"))?;
         let mut tx = Transaction {

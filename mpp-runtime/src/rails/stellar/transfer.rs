@@ -67,14 +67,21 @@ pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Parses exactly `N` bytes of hex (either case).
+/// Parses exactly `N` bytes of hex (either case): `2 * N` hex digits and
+/// nothing else (no sign, prefix or whitespace).
 pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != N * 2 || !text.is_ascii() {
+    let digits = text.as_bytes();
+    if digits.len() != N * 2 {
         return None;
     }
+    let nibble = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
     }
     Some(out)
 }
@@ -343,6 +350,16 @@ pub enum Funding {
 /// signed by the payer's key (or, when the payer signed the whole
 /// transaction, a source-account credential of the payer's own account).
 /// Returns the address credential's nonce and expiry, when it is one.
+///
+/// Source-account credentials stay accepted in unsponsored pull: the
+/// reference client (`@stellar/mpp`) builds that transaction with the payer
+/// as its source and takes the authorization simulation records, which for
+/// the source account is always a source-account credential (the host
+/// records the invoker without an address); it signs only the envelope.
+/// They are safe there because the payer's envelope signature is what
+/// authorizes them and the payer must be the (operation's) source. In a
+/// sponsored transaction the source is the server's account, so they are
+/// refused.
 pub fn check_authorization(
     transfer: &TransferCall<'_>,
     tx: &Transaction,
@@ -490,22 +507,37 @@ pub fn account_signatures(signature: &ScVal) -> Vec<([u8; 32], &[u8])> {
         .collect()
 }
 
-/// Checks an authorization's expiry ledger: not already past, and not
-/// beyond the challenge's lifetime (`max_ledger`).
+/// Ledgers an authorization may outlive the challenge's lifetime by: the
+/// payer computes its expiry ledger from its own RPC's latest ledger and its
+/// own clock (`latest + ceil((expires - now) / 5 s)`, as this rail does),
+/// and an RPC node a few ledgers ahead of ours, a payer clock up to ~45 s
+/// behind ours, or a ledger closing late must not turn a correctly signed
+/// authorization into a refusal. 10 ledgers (~50 s) is the reference
+/// client's own margin; it bounds how long past the challenge's expiry a
+/// signed authorization can still be submitted to under a minute. The lower
+/// bound has no allowance: an authorization that is expired when the
+/// payment lands is useless.
+pub const EXPIRY_SKEW_LEDGERS: u32 = 10;
+
+/// Checks an authorization's expiry ledger (the last ledger it is valid
+/// in): still valid in the next ledger, the earliest the payment can land
+/// in (`expiration > latest`), and not beyond the challenge's lifetime
+/// (`max_ledger`) by more than [`EXPIRY_SKEW_LEDGERS`].
 pub fn check_expiration(
     auth: &AddressAuth,
     latest_ledger: u32,
     max_ledger: u32,
 ) -> Result<(), SettleError> {
-    if auth.expiration_ledger < latest_ledger {
+    if auth.expiration_ledger <= latest_ledger {
         return Err(refuse(format!(
-            "the authorization expired at ledger {}; the network is at ledger {latest_ledger}",
+            "the authorization expires at ledger {}, but the network is already at ledger {latest_ledger}, so it would be expired when the payment lands; sign it again to expire after ledger {latest_ledger} and by ledger {max_ledger} (the challenge's lifetime)",
             auth.expiration_ledger
         )));
     }
-    if auth.expiration_ledger > max_ledger {
+    let limit = max_ledger.saturating_add(EXPIRY_SKEW_LEDGERS);
+    if auth.expiration_ledger > limit {
         return Err(refuse(format!(
-            "the authorization is valid until ledger {}, beyond the challenge's lifetime (ledger {max_ledger}); sign it to expire with the challenge",
+            "the authorization is valid until ledger {}, beyond the challenge's lifetime (ledger {max_ledger}, at most {limit} accepted); sign it to expire with the challenge",
             auth.expiration_ledger
         )));
     }
@@ -706,6 +738,19 @@ mod tests {
     }
 
     #[test]
+    fn hex_is_digits_only() {
+        // `u8::from_str_radix` takes a leading sign; hex here does not.
+        assert!(from_hex::<1>("+f").is_none());
+        assert!(from_hex::<2>("+f+f").is_none());
+        assert!(from_hex::<2>("-0ff").is_none());
+        assert!(from_hex::<2>(" fff").is_none());
+        assert!(from_hex::<2>("0x00").is_none());
+        assert!(from_hex::<1>("g0").is_none());
+        assert_eq!(from_hex::<2>("Ff0A"), Some([0xff, 0x0a]));
+        assert_eq!(from_hex::<0>(""), Some([]));
+    }
+
+    #[test]
     fn the_ledger_window_follows_the_spec() {
         // 300 s at 5 s per ledger: 60 ledgers.
         assert_eq!(
@@ -720,7 +765,40 @@ mod tests {
         };
         assert!(check_expiration(&auth, 1_000_000, 1_000_060).is_ok());
         assert!(check_expiration(&auth, 1_000_051, 1_000_060).is_err());
-        assert!(check_expiration(&auth, 1_000_000, 1_000_049).is_err());
+        assert!(check_expiration(&auth, 1_000_000, 1_000_039).is_err());
+    }
+
+    #[test]
+    fn an_authorization_must_outlive_the_latest_ledger() {
+        let auth = |expiration_ledger| AddressAuth {
+            nonce: 1,
+            expiration_ledger,
+        };
+        let max = 1_000_060;
+        // Valid in the next ledger, the earliest the payment can land in.
+        assert!(check_expiration(&auth(1_000_001), 1_000_000, max).is_ok());
+        // Its last ledger is the latest: expired by the time it lands.
+        let e = check_expiration(&auth(1_000_000), 1_000_000, max).unwrap_err();
+        assert!(e.detail.contains("already at ledger 1000000"), "{e:?}");
+        assert!(check_expiration(&auth(999_999), 1_000_000, max).is_err());
+    }
+
+    #[test]
+    fn an_authorization_may_outlive_the_challenge_by_the_skew_allowance_only() {
+        let auth = |expiration_ledger| AddressAuth {
+            nonce: 1,
+            expiration_ledger,
+        };
+        let max = 1_000_060;
+        assert_eq!(EXPIRY_SKEW_LEDGERS, 10);
+        assert!(check_expiration(&auth(max), 1_000_000, max).is_ok());
+        assert!(check_expiration(&auth(max + EXPIRY_SKEW_LEDGERS), 1_000_000, max).is_ok());
+        let e = check_expiration(&auth(max + EXPIRY_SKEW_LEDGERS + 1), 1_000_000, max).unwrap_err();
+        assert!(
+            e.detail
+                .contains("lifetime (ledger 1000060, at most 1000070 accepted)"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -11,8 +11,13 @@
 //! only its holder's row, and a session spend is one guarded
 //! `UPDATE … SET remaining = remaining - 1 WHERE id = $1 AND scope = $2 AND
 //! remaining > 0 AND expires_at > $3 RETURNING …`, backed by
-//! `CHECK (remaining >= 0)`, so it can never go below zero. A background
-//! task deletes expired rows, a bounded batch per table each minute.
+//! `CHECK (remaining >= 0)`, so it can never go below zero. Leases and
+//! times to live are judged by the database's clock (PostgreSQL: the
+//! server's, shared by every app server), session expiry by the gate's.
+//! A background task deletes expired rows each minute, in batches of 1000
+//! per table, repeating while a batch comes back full (at most
+//! [`SqlStore::CLEANUP_BATCHES_PER_ROUND`] batches per table and round), by
+//! an index on each table's expiry column.
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -22,23 +27,21 @@ mod statements;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::codec::{settlement_from, settlement_json};
-use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
+use super::{
+    EXPIRED_SESSION_GRACE, LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store,
+    StoreError,
+};
 use crate::BoxFuture;
 use crate::wire::{EncodedReceipt, Timestamp};
-use statements::{Statements, Tables};
+use statements::{Clock, Statements, Tables};
 
-/// How long a session row outlives its expiry (a late spend is answered
-/// "expired", not "not found").
-const SESSION_GRACE_MS: i64 = 24 * 3600 * 1000;
-/// Rows deleted per table and cleanup round.
-const CLEANUP_BATCH: i64 = 1000;
-/// How often expired rows are deleted.
-const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+/// Rows deleted per table and statement by the background cleanup.
+const CLEANUP_BATCH: u32 = 1000;
 /// The longest a statement (or a wait for a connection or a lock) may take
 /// before the request fails closed with a 503.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,7 +67,7 @@ pub struct SqlStore {
     backend: Backend,
     tables: Arc<Tables>,
     sql: Arc<Statements>,
-    _cleanup: Arc<Cleanup>,
+    cleanup: Arc<Cleanup>,
 }
 
 /// The connection pool of one database kind.
@@ -83,6 +86,15 @@ impl Backend {
             Self::Postgres(_) => "postgres",
             #[cfg(feature = "sqlite")]
             Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => Clock::Postgres,
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(_) => Clock::Sqlite,
         }
     }
 }
@@ -109,23 +121,32 @@ impl fmt::Debug for SqlStore {
     }
 }
 
-/// Stops the cleanup task when the last store clone is dropped.
-struct Cleanup(tokio::task::AbortHandle);
+/// The cleanup task, shared by every clone of a store; stopped when the
+/// last clone is dropped.
+struct Cleanup(std::sync::Mutex<tokio::task::AbortHandle>);
+
+impl Cleanup {
+    /// Runs `task` instead of the current one.
+    fn replace(&self, task: tokio::task::AbortHandle) {
+        let mut current = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *current, task).abort();
+    }
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .abort();
     }
 }
 
 fn failed(database: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |error| StoreError::new(format!("{database}: {error}"))
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ms(duration: Duration) -> i64 {
@@ -134,6 +155,10 @@ fn ms(duration: Duration) -> i64 {
 
 fn secs(at: Timestamp) -> i64 {
     i64::try_from(at.unix()).unwrap_or(i64::MAX)
+}
+
+fn secs_of(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 impl SqlStore {
@@ -163,56 +188,131 @@ impl SqlStore {
             }
         };
         let tables = Arc::new(tables);
-        let sql = Arc::new(Statements::new(&tables));
-        let task = tokio::spawn(cleanup(backend.clone(), sql.clone()));
+        let sql = Arc::new(Statements::new(&tables, backend.clock()));
+        let task = tokio::spawn(cleanup(backend.clone(), sql.clone(), Self::CLEANUP_EVERY));
         Ok(Self {
             backend,
             tables,
             sql,
-            _cleanup: Arc::new(Cleanup(task.abort_handle())),
+            cleanup: Arc::new(Cleanup(std::sync::Mutex::new(task.abort_handle()))),
         })
     }
 
-    /// Deletes expired rows now, at most `batch` per table; returns how many
-    /// were deleted. The store also does this by itself every minute.
+    /// How often the background task deletes expired rows, unless
+    /// [`SqlStore::cleanup_every`] says otherwise.
+    pub const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
+    /// The most batches one cleanup round deletes per table (of 1000 rows
+    /// each in the background task): a round repeats a batch while it comes
+    /// back full, so the store keeps up with up to 100,000 expiring rows per
+    /// table and minute, and one round stays bounded.
+    pub const CLEANUP_BATCHES_PER_ROUND: u32 = 100;
+
+    /// Deletes expired rows every `every` (at least 10 ms) instead of every
+    /// [`SqlStore::CLEANUP_EVERY`], for this store and its clones; the
+    /// first round runs `every` from now.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// # #[cfg(feature = "sqlite")] {
+    /// use mpp_runtime::store::SqlStore;
+    /// let store = SqlStore::connect("sqlite::memory:", "mpp_")
+    ///     .await?
+    ///     .cleanup_every(std::time::Duration::from_secs(10));
+    /// # }
+    /// # Ok::<(), mpp_runtime::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn cleanup_every(self, every: Duration) -> Self {
+        let every = every.max(Duration::from_millis(10));
+        let task = tokio::spawn(cleanup(self.backend.clone(), self.sql.clone(), every));
+        self.cleanup.replace(task.abort_handle());
+        self
+    }
+
+    /// Deletes expired rows now, in batches of `batch` rows per table,
+    /// repeating while a batch comes back full but at most
+    /// [`SqlStore::CLEANUP_BATCHES_PER_ROUND`] batches per table; returns
+    /// how many were deleted. The store also does this by itself (batches
+    /// of 1000), every [`SqlStore::CLEANUP_EVERY`].
     pub async fn delete_expired(&self, batch: u32) -> Result<u64, StoreError> {
-        delete_expired(&self.backend, &self.sql, i64::from(batch)).await
+        delete_expired(&self.backend, &self.sql, batch).await
+    }
+
+    /// Drops this prefix's four tables with everything in them (uninstalling
+    /// the store, or a test cleaning up after itself). Other stores on the
+    /// same tables fail closed afterwards, until one connects again (which
+    /// creates them empty).
+    pub async fn drop_tables(&self) -> Result<(), StoreError> {
+        for table in self.tables.all() {
+            let statement = format!("DROP TABLE IF EXISTS {table}");
+            with_pool!(&self.backend, pool => sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(pool)
+                .await
+                .map(|_| ())
+                .map_err(failed(self.backend.name())))?;
+        }
+        Ok(())
     }
 }
 
-/// Deletes expired rows, a bounded batch per table each minute.
-async fn cleanup(backend: Backend, sql: Arc<Statements>) {
-    let first = tokio::time::Instant::now() + CLEANUP_EVERY;
-    let mut tick = tokio::time::interval_at(first, CLEANUP_EVERY);
+/// Deletes expired rows every `every`.
+async fn cleanup(backend: Backend, sql: Arc<Statements>, every: Duration) {
+    let first = tokio::time::Instant::now() + every;
+    let mut tick = tokio::time::interval_at(first, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if let Err(e) = delete_expired(&backend, &sql, CLEANUP_BATCH).await {
-            tracing::warn!(%e, "could not delete expired rows; retrying in a minute");
+            tracing::warn!(%e, "could not delete expired rows; retrying at the next round");
         }
     }
 }
 
+/// One cleanup round: per table, batches of `batch` rows while a batch
+/// comes back full, at most [`SqlStore::CLEANUP_BATCHES_PER_ROUND`].
 async fn delete_expired(
     backend: &Backend,
     sql: &Statements,
-    batch: i64,
+    batch: u32,
 ) -> Result<u64, StoreError> {
+    if batch == 0 {
+        return Ok(0);
+    }
     let mut deleted = 0;
     let mut first_error = None;
     for (table, statement) in &sql.cleanup {
-        let result = with_pool!(backend, pool => sqlx::query(statement.get())
-            .bind(now_ms())
-            .bind(batch)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(failed(backend.name())));
-        match result {
-            Ok(rows) => deleted += rows,
-            Err(e) => {
-                tracing::debug!(%e, table, "expired rows not deleted");
-                first_error.get_or_insert(e);
+        let mut full = true;
+        for _ in 0..SqlStore::CLEANUP_BATCHES_PER_ROUND {
+            let result = with_pool!(backend, pool => sqlx::query(statement.get())
+                .bind(i64::from(batch))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(failed(backend.name())));
+            match result {
+                Ok(rows) => {
+                    deleted += rows;
+                    full = rows >= u64::from(batch);
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(%e, table, "expired rows not deleted");
+                    first_error.get_or_insert(e);
+                    full = false;
+                    break;
+                }
             }
+        }
+        if full {
+            tracing::warn!(
+                table,
+                batches = SqlStore::CLEANUP_BATCHES_PER_ROUND,
+                "more expired rows than one cleanup round deletes; the rest go in the next rounds"
+            );
         }
     }
     match first_error {
@@ -252,11 +352,9 @@ where
 impl Store for SqlStore {
     fn claim<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool, StoreError>> {
         Box::pin(async move {
-            let now = now_ms();
             let row = with_pool!(&self.backend, pool => sqlx::query(self.sql.claim.get())
                 .bind(key)
-                .bind(now.saturating_add(ms(ttl)))
-                .bind(now)
+                .bind(ms(ttl))
                 .fetch_optional(pool)
                 .await
                 .map(|row| row.is_some()));
@@ -268,7 +366,6 @@ impl Store for SqlStore {
         Box::pin(async move {
             let row = with_pool!(&self.backend, pool => sqlx::query(self.sql.is_claimed.get())
                 .bind(key)
-                .bind(now_ms())
                 .fetch_optional(pool)
                 .await
                 .map(|row| row.is_some()));
@@ -283,11 +380,9 @@ impl Store for SqlStore {
     ) -> BoxFuture<'a, Result<Option<LockToken>, StoreError>> {
         Box::pin(async move {
             let token = LockToken::random();
-            let now = now_ms();
             let taken = with_pool!(&self.backend, pool => sqlx::query(self.sql.lock.get())
                 .bind(key)
-                .bind(now.saturating_add(ms(ttl)))
-                .bind(now)
+                .bind(ms(ttl))
                 .bind(token.0.to_string())
                 .fetch_optional(pool)
                 .await
@@ -332,8 +427,8 @@ impl Store for SqlStore {
             let (grants, remaining) = (count(session.grants)?, count(session.remaining)?);
             let receipt = session.receipt.header();
             let purge_at = expires
-                .saturating_mul(1000)
-                .saturating_add(SESSION_GRACE_MS);
+                .saturating_add(secs_of(EXPIRED_SESSION_GRACE))
+                .saturating_mul(1000);
             let created = with_pool!(&self.backend, pool => sqlx::query(self.sql.create_session.get())
                 .bind(&session.id)
                 .bind(&session.scope)
@@ -442,11 +537,10 @@ impl Store for SqlStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let text = settlement_json(&record);
-            let expires = now_ms().saturating_add(ms(ttl));
             let done = with_pool!(&self.backend, pool => sqlx::query(self.sql.put_settlement.get())
                 .bind(&record.reference)
                 .bind(&text)
-                .bind(expires)
+                .bind(ms(ttl))
                 .execute(pool)
                 .await
                 .map(|_| ()));
@@ -463,7 +557,6 @@ impl Store for SqlStore {
             let text: Option<String> = with_pool!(&self.backend, pool => {
                 match sqlx::query(self.sql.settlement.get())
                     .bind(reference)
-                    .bind(now_ms())
                     .fetch_optional(pool)
                     .await
                     .map_err(failed(database))?
