@@ -9,6 +9,8 @@
 #
 # What it measures, for Rocket and for Actix (tools/bench/server, release):
 #   bare          the framework alone (BENCH_MODE=bare: no gate at all)
+#   headers       the framework alone answering with the three headers a
+#                 session spend adds (same sizes): the floor under a spend
 #   free route    a plain route on the app that has the gate
 #   402           an unpaid request to a #[paid] route: a fresh challenge minted
 #   session spend one credit of a metered session (one static header), on the
@@ -244,6 +246,7 @@ bench_framework() { # bench_framework NAME PORT
   start_server "$port" "$WORK/$fw-bare.log" "${env_common[@]}" BENCH_MODE=bare "$bin" \
     || { cat "$WORK/$fw-bare.log" >&2; exit 1; }
   measure "$fw.bare" "$Fw bare route (no gate)" "$url/bare"
+  measure "$fw.headers" "$Fw bare route + a spend's 3 headers (no gate)" "$url/headers"
   stop_server
 
   local store
@@ -425,6 +428,17 @@ for fw, name in (("rocket", "Rocket"), ("actix", "Actix")):
     x = frac(get(f"{fw}.spend.memory", "rps"), get(f"{fw}.bare", "rps"))
     check(f"{name} memory-store session spend ≥ 85% of bare", None if x is None else x >= 0.85,
           "n/a" if x is None else f"{x:.0%}")
+out.append("")
+out.append("The floor under a session spend, from this run: the bare framework answering with the same three headers (no gate):")
+out.append("")
+for fw, name in (("rocket", "Rocket"), ("actix", "Actix")):
+    floor, bare, spend = get(f"{fw}.headers", "rps"), get(f"{fw}.bare", "rps"), get(f"{fw}.spend.memory", "rps")
+    fc, bc, sc = get(f"{fw}.headers", "cpu"), get(f"{fw}.bare", "cpu"), get(f"{fw}.spend.memory", "cpu")
+    if None in (floor, bare, spend, fc, bc, sc):
+        out.append(f"- {name}: not measured")
+        continue
+    out.append(f"- {name}: the headers alone serve {floor / bare:.0%} of bare (+{fc - bc:.2f} µs CPU); "
+               f"the memory-store spend serves {spend / floor:.0%} of that floor (+{sc - fc:.2f} µs CPU for the gate itself)")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")
 PY
 

@@ -73,7 +73,18 @@ pub(crate) fn add_payment_headers(response: &mut rocket::Response<'_>, grant: &G
     if let Some(session) = paid.session {
         response.set_raw_header(headers::PAYMENT_SESSION, session.to_owned());
     }
-    let cache = match private_cache_control(response.headers().get_one(headers::CACHE_CONTROL)) {
+    // A scan, not Rocket's map lookup (which hashes the name a byte at a
+    // time): a response has few headers.
+    let existing = response
+        .headers()
+        .iter()
+        .find(|h| {
+            h.name()
+                .as_str()
+                .eq_ignore_ascii_case(headers::CACHE_CONTROL)
+        })
+        .map(|h| h.value);
+    let cache = match private_cache_control(existing.as_deref()) {
         Cow::Borrowed("private") => Cow::Borrowed("private"),
         cache => Cow::Owned(cache.into_owned()),
     };

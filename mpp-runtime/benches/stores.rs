@@ -20,13 +20,23 @@ use mpp_runtime::store::{SessionRecord, Store};
 use mpp_runtime::wire::{Receipt, Timestamp};
 use mpp_runtime::{MemoryStore, random};
 
-fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store>)> {
+/// A store to bench, and what to remove when the run ends.
+type Benched = (&'static str, Arc<dyn Store>, Leftover);
+
+/// What a bench leaves behind: a PostgreSQL prefix's tables, a SQLite file.
+enum Leftover {
+    Nothing,
+    #[cfg(any(feature = "postgres", feature = "sqlite"))]
+    Tables(mpp_runtime::store::SqlStore, Option<std::path::PathBuf>),
+}
+
+fn stores(runtime: &tokio::runtime::Runtime) -> Vec<Benched> {
     #[cfg_attr(
         not(any(feature = "redis", feature = "postgres", feature = "sqlite")),
         allow(unused_mut)
     )]
-    let mut stores: Vec<(&'static str, Arc<dyn Store>)> =
-        vec![("memory", Arc::new(MemoryStore::new()))];
+    let mut stores: Vec<Benched> =
+        vec![("memory", Arc::new(MemoryStore::new()), Leftover::Nothing)];
     let prefix = format!("mpp_b{:x}", random::u128() >> 64);
     #[cfg(feature = "redis")]
     if let Ok(url) = std::env::var("MPP_TEST_REDIS_URL") {
@@ -36,7 +46,8 @@ fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store
                 format!("{prefix}:"),
             ))
             .unwrap();
-        stores.push(("redis", Arc::new(store)));
+        // Every key has a TTL: Redis removes them itself.
+        stores.push(("redis", Arc::new(store), Leftover::Nothing));
     }
     #[cfg(feature = "postgres")]
     if let Ok(url) = std::env::var("MPP_TEST_POSTGRES_URL") {
@@ -46,7 +57,8 @@ fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store
                 &format!("{prefix}_"),
             ))
             .unwrap();
-        stores.push(("postgres", Arc::new(store)));
+        let leftover = Leftover::Tables(store.clone(), None);
+        stores.push(("postgres", Arc::new(store), leftover));
     }
     #[cfg(feature = "sqlite")]
     {
@@ -57,7 +69,8 @@ fn stores(runtime: &tokio::runtime::Runtime) -> Vec<(&'static str, Arc<dyn Store
                 "mpp_",
             ))
             .unwrap();
-        stores.push(("sqlite", Arc::new(store)));
+        let leftover = Leftover::Tables(store.clone(), Some(path));
+        stores.push(("sqlite", Arc::new(store), leftover));
     }
     let _ = (runtime, prefix);
     stores
@@ -69,7 +82,8 @@ fn store_benches(c: &mut Criterion) {
         .build()
         .unwrap();
     let now = Timestamp::now();
-    for (name, store) in stores(&runtime) {
+    let benched = stores(&runtime);
+    for (name, store, _) in &benched {
         let id = format!("sess_bench_{:x}", random::u128());
         let record = SessionRecord {
             id: id.clone(),
@@ -88,6 +102,20 @@ fn store_benches(c: &mut Criterion) {
                     .unwrap()
             })
         });
+    }
+    for (_, _, leftover) in benched {
+        match leftover {
+            Leftover::Nothing => {}
+            #[cfg(any(feature = "postgres", feature = "sqlite"))]
+            Leftover::Tables(store, file) => {
+                runtime.block_on(store.drop_tables()).unwrap();
+                if let Some(file) = file {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Actix-web bench server.
 
-use actix_web::{App, HttpServer, get};
+use actix_web::http::header::{CACHE_CONTROL, HeaderName, HeaderValue};
+use actix_web::{App, HttpResponse, HttpServer, get};
 use mpp_actix::{ConfigBuilder, Gate, Mpp, paid};
 
 use crate::InstantTestRail;
@@ -9,6 +10,27 @@ use crate::InstantTestRail;
 #[get("/bare")]
 async fn bare() -> &'static str {
     "ok"
+}
+
+/// The framework alone, answering with the three headers a session spend
+/// adds (values validated per request, as any handler's would be).
+#[get("/headers")]
+async fn headers() -> HttpResponse {
+    let spend = &*crate::SPEND_HEADERS;
+    let mut response = HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok");
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("payment-receipt", spend.receipt.as_str()),
+        ("payment-session", spend.session.as_str()),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private"));
+    response
 }
 
 /// One payment, one access.
@@ -32,7 +54,7 @@ pub async fn gate(config: ConfigBuilder) -> Result<Gate, Box<dyn std::error::Err
     Ok(Mpp::connect(builder).await?)
 }
 
-/// The app: only `/bare` without a gate, every route with one.
+/// The app: only `/bare` and `/headers` without a gate, every route with one.
 pub fn app(
     gate: Option<Gate>,
 ) -> App<
@@ -44,7 +66,7 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let app = App::new().service(bare);
+    let app = App::new().service(bare).service(headers);
     match gate {
         Some(gate) => app.app_data(gate).service(paid_route).service(metered),
         None => app,

@@ -7,6 +7,7 @@
 //! | `GET /bare` | a plain handler answering `ok` |
 //! | `GET /paid` | `#[paid(amount = "0.50")]`: a 402 without a credential, `ok` with one |
 //! | `GET /metered` | `#[paid(amount = "5.00", grants = 1000000)]`: one payment buys a session |
+//! | `GET /headers` | a plain handler answering `ok` with the three headers a session spend adds ([`SpendHeaders`]), and no gate: the framework's own cost of those headers |
 //!
 //! Payments settle on [`InstantTestRail`], which exists only in this crate:
 //! it accepts a fixed proof and settles at once, so a load run measures the
@@ -16,18 +17,47 @@
 //! examples.
 //!
 //! With `BENCH_MODE=bare` a server mounts only `/bare` and no payment gate
-//! at all: the framework's own baseline.
+//! at all (and `/headers`): the framework's own baseline.
 
 pub mod actix_app;
 pub mod client;
 pub mod rocket_app;
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use mpp_rocket::runtime::wire::{Receipt, SessionInfo, Timestamp};
 use mpp_rocket::runtime::{
     BoxFuture, ConfigBuilder, Price, Rail, RailError, SettleError, SettleRequest, Settlement,
 };
 use serde_json::{Map, Value, json};
+
+/// The headers a session spend on `/metered` answers with, as values of the
+/// same size (a receipt of [`InstantTestRail`], a session of
+/// [`METERED_GRANTS`] credits), for `/headers`: what a framework pays to send
+/// them, whoever writes them.
+#[derive(Debug)]
+pub struct SpendHeaders {
+    /// The `Payment-Receipt` value.
+    pub receipt: String,
+    /// The `Payment-Session` value.
+    pub session: String,
+}
+
+/// The [`SpendHeaders`] `/headers` sends (made once).
+pub static SPEND_HEADERS: LazyLock<SpendHeaders> = LazyLock::new(|| {
+    let now = Timestamp::now();
+    SpendHeaders {
+        receipt: Receipt::success(METHOD, "instant_1", now).to_header(),
+        session: SessionInfo {
+            id: format!("sess_{}", "x".repeat(32)),
+            remaining: METERED_GRANTS - 2,
+            scope: "bench.metered".to_owned(),
+            expires_at: now.plus(std::time::Duration::from_secs(3600)),
+        }
+        .to_header(),
+    }
+});
 
 /// The proof [`InstantTestRail`] accepts in a credential's payload
 /// (`{"proof": "instant-test"}`).

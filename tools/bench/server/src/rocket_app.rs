@@ -2,6 +2,8 @@
 
 use mpp_rocket::{ConfigBuilder, Mpp, paid};
 use rocket::config::LogLevel;
+use rocket::request::Request;
+use rocket::response::{self, Responder};
 use rocket::{Build, Rocket, get, routes};
 
 use crate::InstantTestRail;
@@ -10,6 +12,28 @@ use crate::InstantTestRail;
 #[get("/bare")]
 fn bare() -> &'static str {
     "ok"
+}
+
+/// `ok` with the three headers a session spend adds, set as the adapter
+/// sets them (owned values).
+struct WithSpendHeaders;
+
+impl<'r> Responder<'r, 'static> for WithSpendHeaders {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        let spend = &*crate::SPEND_HEADERS;
+        let mut response = "ok".respond_to(req)?;
+        response.set_raw_header("Payment-Receipt", spend.receipt.clone());
+        response.set_raw_header("Payment-Session", spend.session.clone());
+        response.set_raw_header("Cache-Control", "private");
+        Ok(response)
+    }
+}
+
+/// The framework alone, answering with the three headers a session spend
+/// adds.
+#[get("/headers")]
+fn headers() -> WithSpendHeaders {
+    WithSpendHeaders
 }
 
 /// One payment, one access.
@@ -27,7 +51,7 @@ async fn metered() -> &'static str {
 }
 
 /// The Rocket instance on 127.0.0.1:`port`, logging off (Rocket's
-/// environment, `ROCKET_*`, still wins): only `/bare` when `bare` is true;
+/// environment, `ROCKET_*`, still wins): only `/bare` and `/headers` when `bare` is true;
 /// otherwise every route behind the fairing with [`InstantTestRail`] and
 /// `config` (Rocket's `mpp` table and `MPP_*` overlaid; the fairing opens
 /// the store `MPP_STORE` names).
@@ -36,7 +60,7 @@ pub fn rocket(bare: bool, port: u16, config: ConfigBuilder) -> Rocket<Build> {
         .join(("address", "127.0.0.1"))
         .join(("port", port))
         .join(("log_level", LogLevel::Off));
-    let rocket = rocket::custom(figment).mount("/", routes![bare]);
+    let rocket = rocket::custom(figment).mount("/", routes![bare, headers]);
     if bare {
         return rocket;
     }

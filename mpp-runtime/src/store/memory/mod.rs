@@ -1,8 +1,10 @@
-//! The embedded default store: in-process, on moka.
+//! The embedded default store: in-process, on moka (metered sessions in a
+//! sharded map of their own, [`sessions`]).
 //!
 //! Every record lives exactly as long as it matters (a used challenge id until
 //! the challenge would have expired anyway, a lock for its lease, a session
-//! until its expiry) and is then dropped by moka. There is no size-based
+//! until [`EXPIRED_SESSION_GRACE`](super::EXPIRED_SESSION_GRACE) past its
+//! expiry) and is then dropped. There is no size-based
 //! eviction: an evicted record would mean a replayable challenge or a lost
 //! paid balance, and nothing is stored for unpaid requests, so memory grows
 //! only with paid traffic within those lifetimes.
@@ -10,17 +12,16 @@
 //! One process only: several processes need a shared store (SQL, Redis).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::ops::compute::Op;
 use moka::sync::Cache;
 
-use super::{
-    EXPIRED_SESSION_GRACE, LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store,
-    StoreError,
-};
+mod sessions;
+
+use super::{LockToken, SessionRecord, SettlementRecord, SpendOutcome, Store, StoreError};
 use crate::BoxFuture;
 use crate::wire::Timestamp;
 
@@ -62,18 +63,6 @@ impl Lifetime for Lease {
     }
 }
 
-struct SessionCell {
-    record: SessionRecord,
-    remaining: AtomicU32,
-    ttl: Duration,
-}
-
-impl Lifetime for Arc<SessionCell> {
-    fn ttl(&self) -> Duration {
-        self.ttl
-    }
-}
-
 #[derive(Clone)]
 struct RecordCell {
     record: SettlementRecord,
@@ -101,7 +90,7 @@ impl Lifetime for RecordCell {
 pub struct MemoryStore {
     claims: Cache<String, Claim>,
     locks: Cache<String, Lease>,
-    sessions: Cache<String, Arc<SessionCell>>,
+    sessions: Arc<sessions::Sessions>,
     settlements: Cache<String, RecordCell>,
 }
 
@@ -116,7 +105,7 @@ impl std::fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("claims", &self.claims.entry_count())
             .field("locks", &self.locks.entry_count())
-            .field("sessions", &self.sessions.entry_count())
+            .field("sessions", &self.sessions.len())
             .field("settlements", &self.settlements.entry_count())
             .finish()
     }
@@ -128,7 +117,7 @@ impl MemoryStore {
         Self {
             claims: Cache::builder().expire_after(ByLifetime).build(),
             locks: Cache::builder().expire_after(ByLifetime).build(),
-            sessions: Cache::builder().expire_after(ByLifetime).build(),
+            sessions: Arc::default(),
             settlements: Cache::builder().expire_after(ByLifetime).build(),
         }
     }
@@ -159,18 +148,7 @@ impl MemoryStore {
     }
 
     fn create_now(&self, session: SessionRecord, now: Timestamp) -> Result<(), StoreError> {
-        // Kept until [`EXPIRED_SESSION_GRACE`] past its expiry, like every
-        // store (a session created already past that is gone at once).
-        let ttl = now.until(session.expires_at.plus(EXPIRED_SESSION_GRACE));
-        let id = session.id.clone();
-        let remaining = AtomicU32::new(session.remaining);
-        let cell = Arc::new(SessionCell {
-            record: session,
-            remaining,
-            ttl,
-        });
-        let entry = self.sessions.entry(id).or_insert_with(|| cell);
-        if entry.is_fresh() {
+        if self.sessions.create(session, now) {
             Ok(())
         } else {
             Err(StoreError::new("a session with this id already exists"))
@@ -178,7 +156,7 @@ impl MemoryStore {
     }
 
     fn spend_now(&self, id: &str, scope: &str, now: Timestamp) -> SpendOutcome {
-        let Some(cell) = self.sessions.get(id) else {
+        let Some(cell) = self.sessions.get(id, now) else {
             return SpendOutcome::NotFound;
         };
         if cell.record.scope != scope {
@@ -201,11 +179,9 @@ impl MemoryStore {
     }
 
     fn read_now(&self, id: &str) -> Option<SessionRecord> {
-        self.sessions.get(id).map(|cell| {
-            let mut record = cell.record.clone();
-            record.remaining = cell.remaining.load(Ordering::Acquire);
-            record
-        })
+        self.sessions
+            .get(id, Timestamp::now())
+            .map(|cell| cell.current())
     }
 }
 
@@ -266,7 +242,7 @@ impl Store for MemoryStore {
     }
 
     fn end_session<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        let existed = match self.sessions.get(id) {
+        let existed = match self.sessions.get(id, Timestamp::now()) {
             Some(cell) => {
                 cell.remaining.store(0, Ordering::Release);
                 true
