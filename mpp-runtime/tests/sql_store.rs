@@ -142,22 +142,16 @@ fn settlement(reference: &str) -> SettlementRecord {
 
 /// Expired claims, locks and sessions (past their grace) are deleted in
 /// bounded batches; live ones stay.
-async fn expired_rows_are_deleted(store: SqlStore) {
+/// Claims `lapsing` (each for `lease`) and `live` (ten minutes), a lock for
+/// `lease`, a session long expired (`sess_old`) and a live one
+/// (`sess_live`).
+async fn expiring_and_live_rows(store: &SqlStore, lease: Duration, lapsing: &[&str], live: &str) {
     let now = Timestamp::now();
-    assert!(
-        store
-            .claim("short", Duration::from_millis(200))
-            .await
-            .unwrap()
-    );
-    assert!(store.claim("long", Duration::from_secs(600)).await.unwrap());
-    assert!(
-        store
-            .lock("lapsing", Duration::from_millis(200))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    for key in lapsing {
+        assert!(store.claim(key, lease).await.unwrap());
+    }
+    assert!(store.claim(live, Duration::from_secs(600)).await.unwrap());
+    assert!(store.lock("lapsing", lease).await.unwrap().is_some());
     store
         .create_session(session("sess_old", long_ago()), now)
         .await
@@ -169,6 +163,10 @@ async fn expired_rows_are_deleted(store: SqlStore) {
         )
         .await
         .unwrap();
+}
+
+async fn expired_rows_are_deleted(store: SqlStore) {
+    expiring_and_live_rows(&store, Duration::from_millis(200), &["short"], "long").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     // Batches of one row: each table's batch repeats until one comes back
@@ -227,29 +225,7 @@ async fn cleanup_rounds_repeat_full_batches_and_stay_bounded(db: Database) {
 /// interval here, set once the rows are written) and leaves live ones.
 async fn the_cleanup_timer_deletes_expired_rows(db: Database) {
     let store = db.store().await;
-    let now = Timestamp::now();
-    for key in ["a", "b", "c"] {
-        assert!(store.claim(key, Duration::from_millis(50)).await.unwrap());
-    }
-    assert!(store.claim("live", Duration::from_secs(600)).await.unwrap());
-    assert!(
-        store
-            .lock("lapsing", Duration::from_millis(50))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    store
-        .create_session(session("sess_old", long_ago()), now)
-        .await
-        .unwrap();
-    store
-        .create_session(
-            session("sess_live", now.plus(Duration::from_secs(600))),
-            now,
-        )
-        .await
-        .unwrap();
+    expiring_and_live_rows(&store, Duration::from_millis(50), &["a", "b", "c"], "live").await;
     store
         .put_settlement(settlement("pi_old"), Duration::from_millis(50))
         .await

@@ -53,6 +53,11 @@ struct Shop {
 }
 
 fn shop_with(configure: impl FnOnce(StellarConfig) -> StellarConfig) -> Shop {
+    shop_on(config(), configure)
+}
+
+/// A shop whose gate has the configuration `gate`.
+fn shop_on(gate: ConfigBuilder, configure: impl FnOnce(StellarConfig) -> StellarConfig) -> Shop {
     let rpc = MockRpc::start(NOW as i64);
     let clock = Arc::new(ManualClock::at(NOW));
     let settings = configure(
@@ -62,7 +67,7 @@ fn shop_with(configure: impl FnOnce(StellarConfig) -> StellarConfig) -> Shop {
             .polling(Duration::from_millis(5), 20),
     );
     let rail = StellarRail::new(settings).unwrap().clock(clock.clone());
-    let gate = Gate::builder(config().build().unwrap())
+    let gate = Gate::builder(gate.build().unwrap())
         .rail(rail)
         .clock(clock.clone())
         .build()
@@ -1095,39 +1100,7 @@ async fn a_payment_older_than_its_challenge_cannot_pay_it() {
 /// does not.
 #[tokio::test]
 async fn the_gates_challenge_ttl_anchors_payments_to_when_the_challenge_was_issued() {
-    let long_gate = || {
-        let rpc = MockRpc::start(NOW as i64);
-        let clock = Arc::new(ManualClock::at(NOW));
-        let settings = StellarConfig::default()
-            .recipient(account("recipient"))
-            .rpc_url(&rpc.url)
-            .polling(Duration::from_millis(5), 20);
-        let rail = StellarRail::new(settings).unwrap().clock(clock.clone());
-        let gate = Gate::builder(
-            config()
-                .challenge_ttl(Duration::from_secs(600))
-                .build()
-                .unwrap(),
-        )
-        .rail(rail)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
-        let route = support::route(
-            &gate,
-            "/r",
-            PaymentSpec::new()
-                .amount("0.50")
-                .method("stellar")
-                .scope("stellar.test"),
-        );
-        Shop {
-            gate,
-            route,
-            rpc,
-            clock,
-        }
-    };
+    let long_gate = || shop_on(config().challenge_ttl(Duration::from_secs(600)), |c| c);
     let payer = keypair("payer");
     // 10 s after the challenge: pays (a rail assuming 300 s would have
     // placed the issue 5 minutes later and refused it).
