@@ -140,16 +140,6 @@ pub trait RequestSource {
     fn view(&self) -> RequestView;
 }
 
-impl RequestSource for RequestView {
-    fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = Cow<'a, str>> + 'a {
-        RequestView::header_values(self, name).map(Cow::Borrowed)
-    }
-
-    fn view(&self) -> RequestView {
-        self.clone()
-    }
-}
-
 /// A request taken in for a paid handler by [`intake`], to be decided by
 /// [`decide`] once every other guard or extractor has run.
 pub struct Intake(Result<(Route, Taken), Response>);

@@ -178,8 +178,10 @@ fn classify(admission: Admission) -> Outcome {
 /// application that sold it, before its restart); otherwise, at the agreed
 /// instant, it sends `MPP_TEST_SPEND_COUNT` concurrent requests with the
 /// session through its own gate on the shared store and prints what they
-/// were answered.
+/// were answered. Ignored, so it never counts as a test of its own: the
+/// tests start it with `--ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "the worker process of the two-process tests; they start it"]
 async fn spend_worker() {
     let (Ok(kind), Ok(url), Ok(prefix), Ok(id), Ok(count), Ok(start)) = (
         std::env::var("MPP_TEST_SPEND_STORE"),
@@ -189,7 +191,10 @@ async fn spend_worker() {
         std::env::var("MPP_TEST_SPEND_COUNT"),
         std::env::var("MPP_TEST_SPEND_AT"),
     ) else {
-        return; // Only runs as a worker of the tests below.
+        eprintln!(
+            "spend_worker: nothing to do; it runs as a worker of the tests below (MPP_TEST_SPEND_* set)"
+        );
+        return;
     };
     let store = open(&kind, &url, &prefix).await;
     let count: usize = count.parse().unwrap();
@@ -293,7 +298,13 @@ fn run_workers(
     let workers: Vec<_> = (0..processes)
         .map(|_| {
             Command::new(&exe)
-                .args(["spend_worker", "--exact", "--nocapture", "--test-threads=1"])
+                .args([
+                    "spend_worker",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env("MPP_TEST_SPEND_STORE", kind)
                 .env("MPP_TEST_SPEND_URL", url)
                 .env("MPP_TEST_SPEND_PREFIX", prefix)

@@ -144,15 +144,12 @@ impl Grant {
     /// Empty while a deferred payment awaits capture and after it was
     /// released.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        let paid = self.deferred.is_none() && !self.released;
-        std::iter::once((headers::PAYMENT_RECEIPT, self.receipt.header()))
-            .filter(move |_| paid)
-            .chain(
-                self.session_header
-                    .as_deref()
-                    .map(|h| (headers::PAYMENT_SESSION, h))
-                    .filter(move |_| paid),
-            )
+        let paid = self.payment_headers();
+        let receipt = paid.map(|p| (headers::PAYMENT_RECEIPT, p.receipt.header()));
+        let session = paid
+            .and_then(|p| p.session)
+            .map(|h| (headers::PAYMENT_SESSION, h));
+        receipt.into_iter().chain(session)
     }
 
     /// The payment headers by kind, for adapters that keep their own form

@@ -10,17 +10,6 @@ use thiserror::Error;
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/// Every 12-bit value as its two characters: a 3-byte group is two lookups.
-const PAIRS: [[u8; 2]; 4096] = {
-    let mut table = [[0u8; 2]; 4096];
-    let mut i = 0;
-    while i < 4096 {
-        table[i] = [ALPHABET[i >> 6], ALPHABET[i & 63]];
-        i += 1;
-    }
-    table
-};
-
 /// Marks bytes that are not part of either alphabet.
 const INVALID: u8 = 0xFF;
 
@@ -90,24 +79,25 @@ pub fn encode_into(input: &[u8], out: &mut String) {
         let mut groups = block.chunks_exact(3);
         let mut len = 0;
         for (group, quad) in (&mut groups).zip(buf.chunks_exact_mut(4)) {
-            let n = (usize::from(group[0]) << 16)
-                | (usize::from(group[1]) << 8)
-                | usize::from(group[2]);
-            let [a, b] = PAIRS[n >> 12];
-            let [c, d] = PAIRS[n & 0xfff];
-            quad.copy_from_slice(&[a, b, c, d]);
+            let n = (u32::from(group[0]) << 16) | (u32::from(group[1]) << 8) | u32::from(group[2]);
+            quad[0] = ALPHABET[(n >> 18) as usize & 63];
+            quad[1] = ALPHABET[(n >> 12) as usize & 63];
+            quad[2] = ALPHABET[(n >> 6) as usize & 63];
+            quad[3] = ALPHABET[n as usize & 63];
             len += 4;
         }
-        match *groups.remainder() {
-            [x] => {
-                let [a, b] = PAIRS[usize::from(x) << 4];
-                buf[len..len + 2].copy_from_slice(&[a, b]);
+        match groups.remainder() {
+            [a] => {
+                let n = u32::from(*a) << 16;
+                buf[len] = ALPHABET[(n >> 18) as usize & 63];
+                buf[len + 1] = ALPHABET[(n >> 12) as usize & 63];
                 len += 2;
             }
-            [x, y] => {
-                let n = (usize::from(x) << 16) | (usize::from(y) << 8);
-                let [a, b] = PAIRS[n >> 12];
-                buf[len..len + 3].copy_from_slice(&[a, b, ALPHABET[(n >> 6) & 63]]);
+            [a, b] => {
+                let n = (u32::from(*a) << 16) | (u32::from(*b) << 8);
+                buf[len] = ALPHABET[(n >> 18) as usize & 63];
+                buf[len + 1] = ALPHABET[(n >> 12) as usize & 63];
+                buf[len + 2] = ALPHABET[(n >> 6) as usize & 63];
                 len += 3;
             }
             _ => {}

@@ -307,12 +307,6 @@ impl StellarRail {
         refuse(format!("transaction {hash} failed on the network ({code})"))
     }
 
-    /// The earliest a payment for this challenge can have been included:
-    /// when the gate issued it, less [`ISSUE_SKEW_SECONDS`].
-    fn issued_at(request: &SettleRequest) -> u64 {
-        request.issued_at.unix().saturating_sub(ISSUE_SKEW_SECONDS)
-    }
-
     /// Checks a successful on-chain transaction pays the challenge, and
     /// consumes its proofs. `hash` is the one it was looked up by: its own,
     /// or the inner transaction's when the network holds it wrapped in a
@@ -349,11 +343,12 @@ impl StellarRail {
                 "transaction {outer} was included more than a day ago; pay this challenge with a new transaction"
             )));
         }
-        let issued = Self::issued_at(request);
-        if created < issued {
+        // Included before the gate issued the challenge (beyond the clock
+        // skew allowed): not made for it.
+        let issued = request.issued_at.unix();
+        if created.saturating_add(ISSUE_SKEW_SECONDS) < issued {
             return Err(refuse(format!(
-                "transaction {outer} was included at {created} (unix time), before this challenge was issued (about {}); a payment made before its challenge cannot pay it: pay this challenge with a new transaction",
-                issued.saturating_add(ISSUE_SKEW_SECONDS)
+                "transaction {outer} was included at {created} (unix time), before this challenge was issued (about {issued}); a payment made before its challenge cannot pay it: pay this challenge with a new transaction"
             )));
         }
         let mut proofs = vec![outer.clone()];

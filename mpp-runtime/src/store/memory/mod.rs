@@ -169,11 +169,7 @@ impl MemoryStore {
             .remaining
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| r.checked_sub(1));
         match spent {
-            Ok(before) => {
-                let mut record = cell.record.clone();
-                record.remaining = before - 1;
-                SpendOutcome::Spent(record)
-            }
+            Ok(before) => SpendOutcome::Spent(cell.record_with(before - 1)),
             Err(_) => SpendOutcome::Exhausted,
         }
     }
@@ -181,7 +177,7 @@ impl MemoryStore {
     fn read_now(&self, id: &str) -> Option<SessionRecord> {
         self.sessions
             .get(id, Timestamp::now())
-            .map(|cell| cell.current())
+            .map(|cell| cell.record_with(cell.remaining.load(Ordering::Acquire)))
     }
 }
 

@@ -8,7 +8,7 @@
 //! the sessions alive, never evicting one early.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -30,10 +30,10 @@ pub(super) struct Cell {
 }
 
 impl Cell {
-    /// The record with the credits left now.
-    pub(super) fn current(&self) -> SessionRecord {
+    /// The record with `remaining` credits.
+    pub(super) fn record_with(&self, remaining: u32) -> SessionRecord {
         let mut record = self.record.clone();
-        record.remaining = self.remaining.load(Ordering::Acquire);
+        record.remaining = remaining;
         record
     }
 }

@@ -82,7 +82,7 @@ impl Tables {
 
     /// Every table of this prefix.
     pub(super) fn all(&self) -> [&str; 4] {
-        [&self.claims, &self.locks, &self.sessions, &self.settlements]
+        self.expiry_columns().map(|(table, _, _)| table)
     }
 }
 
