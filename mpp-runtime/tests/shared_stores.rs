@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpp_runtime::store::{SessionRecord, Store};
-use mpp_runtime::wire::{Challenge, ProblemType, Receipt, Timestamp};
+use mpp_runtime::wire::{Challenge, ProblemType, Timestamp};
 use mpp_runtime::*;
 use serde_json::Value;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
@@ -91,16 +91,8 @@ fn gate_on(store: Arc<dyn Store>) -> (Gate, Route, Arc<TestRail>) {
 
 /// A session of the route above, as its paid request would have stored it.
 fn session_record(id: &str) -> SessionRecord {
-    let now = Timestamp::now();
-    SessionRecord {
-        id: id.to_owned(),
-        scope: "metered".into(),
-        route: "GET /r".into(),
-        grants: CREDITS,
-        remaining: CREDITS,
-        expires_at: now.plus(Duration::from_secs(3600)),
-        receipt: Receipt::success("test", "ref", now).into(),
-    }
+    let expires_at = Timestamp::now().plus(Duration::from_secs(3600));
+    stores::session(id, "metered", CREDITS, expires_at)
 }
 
 /// What one request was answered.

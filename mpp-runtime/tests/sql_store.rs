@@ -25,7 +25,7 @@ use mpp_runtime::random;
 use mpp_runtime::store::{
     EXPIRED_SESSION_GRACE, PaymentStatus, SessionRecord, SettlementRecord, SqlStore, Store,
 };
-use mpp_runtime::wire::{Receipt, Timestamp};
+use mpp_runtime::wire::Timestamp;
 use sqlx::Connection;
 use stores::Cleanup;
 
@@ -106,15 +106,7 @@ impl Database {
 }
 
 fn session(id: &str, expires_at: Timestamp) -> SessionRecord {
-    SessionRecord {
-        id: id.to_owned(),
-        scope: "s".into(),
-        route: "GET /r".into(),
-        grants: 2,
-        remaining: 2,
-        expires_at,
-        receipt: Receipt::success("test", "ref", Timestamp::now()).into(),
-    }
+    stores::session(id, "s", 2, expires_at)
 }
 
 /// Expires in the past, by more than the grace every store keeps an

@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpp_runtime::store::{
-    EXPIRED_SESSION_GRACE, PaymentStatus, SessionRecord, SettlementRecord, SpendOutcome, Store,
+    EXPIRED_SESSION_GRACE, PaymentStatus, SettlementRecord, SpendOutcome, Store,
 };
-use mpp_runtime::wire::{Receipt, Timestamp};
+use mpp_runtime::wire::Timestamp;
 use mpp_runtime::{MemoryStore, random};
-use stores::Cleanup;
+use stores::{Cleanup, session};
 
 type Shared = Arc<dyn Store>;
 
@@ -34,22 +34,6 @@ fn before(at: Timestamp, secs: u64) -> Timestamp {
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}", random::u128())
-}
-
-fn receipt(reference: &str) -> Receipt {
-    Receipt::success("test", reference, before(Timestamp::now(), 60))
-}
-
-fn session(id: &str, scope: &str, grants: u32, expires_at: Timestamp) -> SessionRecord {
-    SessionRecord {
-        id: id.to_owned(),
-        scope: scope.to_owned(),
-        route: "GET /r".to_owned(),
-        grants,
-        remaining: grants,
-        expires_at,
-        receipt: receipt("ref_session").into(),
-    }
 }
 
 async fn claims_are_exclusive_and_expire(store: Shared) {
@@ -141,10 +125,8 @@ async fn sessions_spend_to_zero_and_no_further(store: Shared) {
     let now = Timestamp::now();
     let later = now.plus(Duration::from_secs(3600));
     let id = unique("sess");
-    store
-        .create_session(session(&id, "report", 3, later), now)
-        .await
-        .unwrap();
+    let bought = session(&id, "report", 3, later);
+    store.create_session(bought.clone(), now).await.unwrap();
     assert!(
         store
             .create_session(session(&id, "report", 3, later), now)
@@ -158,7 +140,7 @@ async fn sessions_spend_to_zero_and_no_further(store: Shared) {
                 assert_eq!(record.remaining, left);
                 assert_eq!(record.grants, 3);
                 assert_eq!(record.scope, "report");
-                assert_eq!(record.receipt, receipt("ref_session"));
+                assert_eq!(record.receipt, bought.receipt, "the receipt kept as bought");
             }
             other => panic!("expected a spend, got {other}"),
         }

@@ -42,6 +42,30 @@ pub fn sqlite_path(name: &str) -> PathBuf {
         .join(format!("{name}-{:x}.db", mpp_runtime::random::u128() >> 64))
 }
 
+/// A session of `grants` credits (all left) on `scope`, sold by `GET /r`,
+/// as a paid request would have stored it.
+pub fn session(
+    id: &str,
+    scope: &str,
+    grants: u32,
+    expires_at: mpp_runtime::wire::Timestamp,
+) -> mpp_runtime::store::SessionRecord {
+    mpp_runtime::store::SessionRecord {
+        id: id.to_owned(),
+        scope: scope.to_owned(),
+        route: "GET /r".to_owned(),
+        grants,
+        remaining: grants,
+        expires_at,
+        receipt: mpp_runtime::wire::Receipt::success(
+            "test",
+            "ref_session",
+            mpp_runtime::wire::Timestamp::now(),
+        )
+        .into(),
+    }
+}
+
 /// The SQLite URL of `path`.
 pub fn sqlite_url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
