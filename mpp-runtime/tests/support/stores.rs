@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+use mpp_runtime::store::SessionRecord;
+use mpp_runtime::wire::{Receipt, Timestamp};
+
 /// What to remove when the test ends.
 #[must_use = "the cleanup runs when the guard is dropped"]
 pub enum Cleanup {
@@ -44,25 +47,15 @@ pub fn sqlite_path(name: &str) -> PathBuf {
 
 /// A session of `grants` credits (all left) on `scope`, sold by `GET /r`,
 /// as a paid request would have stored it.
-pub fn session(
-    id: &str,
-    scope: &str,
-    grants: u32,
-    expires_at: mpp_runtime::wire::Timestamp,
-) -> mpp_runtime::store::SessionRecord {
-    mpp_runtime::store::SessionRecord {
+pub fn session(id: &str, scope: &str, grants: u32, expires_at: Timestamp) -> SessionRecord {
+    SessionRecord {
         id: id.to_owned(),
         scope: scope.to_owned(),
         route: "GET /r".to_owned(),
         grants,
         remaining: grants,
         expires_at,
-        receipt: mpp_runtime::wire::Receipt::success(
-            "test",
-            "ref_session",
-            mpp_runtime::wire::Timestamp::now(),
-        )
-        .into(),
+        receipt: Receipt::success("test", "ref_session", Timestamp::now()).into(),
     }
 }
 
